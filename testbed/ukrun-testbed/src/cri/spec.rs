@@ -1,0 +1,117 @@
+//! Small, test-friendly descriptions of a pod and a container, turned into
+//! the CRI v1 configs that kubelet would send.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use k8s_cri::v1::{
+    ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, PodSandboxConfig, PodSandboxMetadata,
+};
+
+/// What a test says about a pod; everything else gets kubelet-like defaults.
+#[derive(Debug, Clone, Default)]
+pub struct PodSpec {
+    /// Pod name (also its hostname).
+    pub name: String,
+    /// Pod UID.
+    pub uid: String,
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Pod annotations (node.sh lets `ukrun.dev/*` through).
+    pub annotations: HashMap<String, String>,
+    /// The pod's DNS settings (what kubelet derives from dnsPolicy).
+    pub dns: Option<DnsConfig>,
+    /// Folder the container log paths are relative to.
+    pub log_directory: PathBuf,
+}
+
+impl PodSpec {
+    /// A pod in namespace `default` with a UID derived from its name.
+    pub fn new(name: &str, log_directory: &Path) -> Self {
+        PodSpec {
+            name: name.to_string(),
+            uid: format!("{name}-uid"),
+            namespace: "default".to_string(),
+            log_directory: log_directory.to_path_buf(),
+            ..PodSpec::default()
+        }
+    }
+
+    /// The `PodSandboxConfig` for RunPodSandbox and CreateContainer.
+    pub fn config(&self) -> PodSandboxConfig {
+        PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: self.name.clone(),
+                uid: self.uid.clone(),
+                namespace: self.namespace.clone(),
+                attempt: 0,
+            }),
+            hostname: self.name.clone(),
+            log_directory: self.log_directory.display().to_string(),
+            dns_config: self.dns.clone(),
+            annotations: self.annotations.clone(),
+            ..PodSandboxConfig::default()
+        }
+    }
+}
+
+/// What a test says about a container of a pod.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    /// Container name.
+    pub name: String,
+    /// Image reference (already imported into the node).
+    pub image: String,
+    /// Entrypoint override (empty: the image's).
+    pub command: Vec<String>,
+    /// Arguments override (empty: the image's).
+    pub args: Vec<String>,
+    /// Container annotations (node.sh lets `com.urunc.unikernel.*` and
+    /// `ukrun.dev/*` through to the runtime).
+    pub annotations: HashMap<String, String>,
+    /// Log file, relative to the pod's log directory.
+    pub log_path: String,
+}
+
+impl ContainerSpec {
+    /// A container running `image` as it is, logging to `<name>.log`.
+    pub fn new(name: &str, image: &str) -> Self {
+        ContainerSpec {
+            name: name.to_string(),
+            image: image.to_string(),
+            log_path: format!("{name}.log"),
+            ..ContainerSpec::default()
+        }
+    }
+
+    /// Overrides the entrypoint.
+    pub fn command(mut self, command: &[&str]) -> Self {
+        self.command = command.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Adds one annotation.
+    pub fn annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// The `ContainerConfig` for CreateContainer.
+    pub fn config(&self) -> ContainerConfig {
+        ContainerConfig {
+            metadata: Some(ContainerMetadata {
+                name: self.name.clone(),
+                attempt: 0,
+            }),
+            image: Some(ImageSpec {
+                image: self.image.clone(),
+                ..ImageSpec::default()
+            }),
+            command: self.command.clone(),
+            args: self.args.clone(),
+            annotations: self.annotations.clone(),
+            log_path: self.log_path.clone(),
+            ..ContainerConfig::default()
+        }
+    }
+}

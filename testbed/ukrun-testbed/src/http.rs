@@ -1,0 +1,35 @@
+//! A minimal HTTP/1.0 GET over std's `TcpStream` with hard timeouts, meant
+//! to run inside a netns thread (see [`crate::netns::Netns::within`]).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// Connect timeout and read/write timeout of one GET.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Fetches `http://addr/path` and returns the body of a `200` answer; any
+/// other status, a refused connection or a timeout is an error.
+pub fn get(addr: SocketAddr, path: &str) -> Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .with_context(|| format!("sending GET to {addr}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .with_context(|| format!("reading the answer from {addr}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        bail!("GET http://{addr}{path} answered {status:?}");
+    }
+    Ok(body.to_string())
+}

@@ -1,0 +1,252 @@
+//! Finding what a node's pods left behind: processes, container state
+//! under ukrun's root, and guest network plumbing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::netns::Netns;
+use crate::node::Node;
+use crate::pod::Pod;
+use crate::procs::{self, Process};
+use crate::{netstate, wait};
+
+/// How long teardown may lag behind the CRI call that asked for it (the
+/// supervisor reaps qemu and undoes the plumbing as it exits).
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Everything that identifies one node's pods, recorded while they run so
+/// their traces can be searched for after teardown.
+pub struct Footprint {
+    state_dir: String,
+    ukrun_root: PathBuf,
+    node_netns: Netns,
+    node_netns_inode: u64,
+    containerd_pid: u32,
+    ids: Vec<String>,
+    pod_netns_inodes: Vec<u64>,
+}
+
+/// What a [`Footprint`] saw at one moment, to tell what an operation added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    processes: BTreeSet<(u32, String)>,
+    state: BTreeSet<PathBuf>,
+}
+
+impl Footprint {
+    /// The footprint of `node` with no pod recorded yet.
+    pub fn new(node: &Node) -> Result<Footprint> {
+        let node_netns = node.netns();
+        Ok(Footprint {
+            state_dir: node.state_dir().display().to_string(),
+            ukrun_root: node.ukrun_root(),
+            node_netns_inode: procs::netns_inode(node_netns.path())?,
+            node_netns,
+            containerd_pid: node.env().containerd_pid,
+            ids: Vec::new(),
+            pod_netns_inodes: Vec::new(),
+        })
+    }
+
+    /// Records a running pod: its id and its network namespace.
+    pub fn add_pod(&mut self, pod: &Pod) -> Result<()> {
+        self.ids.push(pod.id.clone());
+        let netns = pod.netns()?;
+        self.pod_netns_inodes
+            .push(procs::netns_inode(netns.path())?);
+        Ok(())
+    }
+
+    /// Records a container id (its processes and state are named by it).
+    pub fn add_container(&mut self, id: &str) {
+        self.ids.push(id.to_string());
+    }
+
+    /// Processes of the recorded pods: anything in a pod's netns or naming
+    /// one of their ids, and any qemu/ukrun of this node (containerd itself
+    /// excluded).
+    pub fn processes(&self) -> Vec<Process> {
+        procs::all()
+            .into_iter()
+            .filter(|p| p.pid != self.containerd_pid && self.owns(p))
+            .collect()
+    }
+
+    fn owns(&self, p: &Process) -> bool {
+        let in_pod = p
+            .netns
+            .is_some_and(|ino| self.pod_netns_inodes.contains(&ino));
+        let names_id = self.ids.iter().any(|id| p.cmdline.contains(id.as_str()));
+        let node_runtime = p.is_runtime()
+            && (p.cmdline.contains(&self.state_dir) || p.netns == Some(self.node_netns_inode));
+        in_pod || names_id || node_runtime
+    }
+
+    /// Container state under ukrun's root: every file, and every folder
+    /// named like a container id (containerd's ids are 64 hex digits), which
+    /// is how both ukrun and runc name a container's state.
+    pub fn state(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        container_state(&self.ukrun_root, &mut found);
+        found
+    }
+
+    /// Guest plumbing (tap links, added qdiscs) in the node netns and in any
+    /// network namespace still mounted under the node's state folder.
+    pub fn network_traces(&self) -> Result<Vec<String>> {
+        let mut spaces = vec![self.node_netns.clone()];
+        spaces.extend(
+            nsfs_mounts_under(Path::new(&self.state_dir))
+                .into_iter()
+                .map(Netns::new),
+        );
+        let mut traces = Vec::new();
+        for netns in spaces {
+            for trace in netstate::guest_traces(&netns)? {
+                traces.push(format!("{}: {trace}", netns.path().display()));
+            }
+        }
+        Ok(traces)
+    }
+
+    /// Every leftover, one per line (empty when all is gone).
+    pub fn leftovers(&self) -> Result<Vec<String>> {
+        let processes = self.processes().into_iter().map(|p| format!("process {p}"));
+        let state = self
+            .state()
+            .into_iter()
+            .map(|path| format!("state {}", path.display()));
+        Ok(processes
+            .chain(state)
+            .chain(self.network_traces()?)
+            .collect())
+    }
+
+    /// Waits (bounded) until [`Footprint::leftovers`] is empty; fails with
+    /// the list of what stayed.
+    pub fn assert_gone(&self) -> Result<()> {
+        wait::poll(
+            "the pods' leftovers to go",
+            SETTLE,
+            Duration::from_millis(250),
+            || {
+                let leftovers = self.leftovers()?;
+                if leftovers.is_empty() {
+                    return Ok(Some(()));
+                }
+                bail!("left behind:\n  {}", leftovers.join("\n  "))
+            },
+        )
+    }
+
+    /// What exists now (processes and container state).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            processes: self
+                .processes()
+                .into_iter()
+                .map(|p| (p.pid, p.cmdline))
+                .collect(),
+            state: self.state().into_iter().collect(),
+        }
+    }
+
+    /// Waits (bounded) until nothing exists beyond `before`; fails with the
+    /// list of what was added.
+    pub fn assert_nothing_added(&self, before: &Snapshot) -> Result<()> {
+        wait::poll(
+            "nothing new to be left",
+            SETTLE,
+            Duration::from_millis(250),
+            || {
+                let added = self.snapshot().added_since(before);
+                if added.is_empty() {
+                    return Ok(Some(()));
+                }
+                bail!("left behind:\n  {}", added.join("\n  "))
+            },
+        )
+    }
+}
+
+impl Snapshot {
+    /// What this snapshot holds that `before` did not, one per line.
+    pub fn added_since(&self, before: &Snapshot) -> Vec<String> {
+        let processes = self
+            .processes
+            .difference(&before.processes)
+            .map(|(pid, cmdline)| format!("process pid {pid}: {cmdline}"));
+        let state = self
+            .state
+            .difference(&before.state)
+            .map(|path| format!("state {}", path.display()));
+        processes.chain(state).collect()
+    }
+}
+
+/// Collects files and container-id-named folders under `dir`.
+fn container_state(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || is_container_id(&entry.file_name().to_string_lossy()) {
+            found.push(path);
+        } else {
+            container_state(&path, found);
+        }
+    }
+}
+
+/// Whether `name` looks like a containerd-generated id.
+fn is_container_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Mount points of network namespaces (nsfs) under `dir`.
+fn nsfs_mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (fields, rest) = line.split_once(" - ")?;
+            let mount_point = fields.split(' ').nth(4)?;
+            (rest.split(' ').next() == Some("nsfs")).then(|| PathBuf::from(mount_point))
+        })
+        .filter(|path| path.starts_with(dir))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_ids_are_64_hex_digits() {
+        assert!(is_container_id(&"ab12".repeat(16)));
+        assert!(!is_container_id("ukrun"));
+        assert!(!is_container_id(&"zz".repeat(32)));
+    }
+
+    #[test]
+    fn files_and_id_folders_count_as_state() {
+        let root = std::env::temp_dir().join(format!("ukrun-tb-state-{}", std::process::id()));
+        let id = "0f".repeat(32);
+        std::fs::create_dir_all(root.join("ukrun").join(&id)).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("ukrun/stray.lock"), "").unwrap();
+        let mut found = Vec::new();
+        container_state(&root, &mut found);
+        found.sort();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            found,
+            vec![root.join("ukrun").join(&id), root.join("ukrun/stray.lock")]
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! One hermetic Kubernetes-like node: a containerd with the CRI plugin in
+//! its own network namespace, started by `testbed/node.sh up` and removed by
+//! `testbed/node.sh down` when the [`Node`] is dropped (also when a test
+//! panics).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cri::Cri;
+use crate::netns::Netns;
+use crate::node_env::NodeEnv;
+use crate::{diagnostics, images, script, wait};
+
+/// Where nodes keep their state; each node gets a short sub-folder.
+const STATE_BASE: &str = "/run/ukrun-testbed";
+
+/// How long containerd gets to answer its first CRI call.
+const CRI_READY: Duration = Duration::from_secs(30);
+
+/// A running node. Dropping it removes every pod, containerd, the node netns
+/// and the state folder.
+pub struct Node {
+    cri: Cri,
+    env: NodeEnv,
+    teardown: Teardown,
+    // Last field: released only after the node is gone.
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Node {
+    /// Builds the images (cached), starts a fresh node whose runtime handler
+    /// `ukrun` runs `ukrun_bin`, and waits until its CRI answers.
+    ///
+    /// Nodes of one process run one at a time: each guest is a qemu under
+    /// TCG, and two cores booting several at once would make the bounded
+    /// waits of the tests flaky.
+    pub fn start(ukrun_bin: &Path) -> Result<Node> {
+        check_prerequisites(ukrun_bin)?;
+        let turn = one_at_a_time();
+        let images = images::build().context("building the test-bed images")?;
+        let teardown = Teardown::create()?;
+        let dir = teardown.state_dir.clone();
+        let ukrun_bin = ukrun_bin
+            .canonicalize()
+            .with_context(|| format!("resolving {}", ukrun_bin.display()))?;
+        script::run(
+            "node.sh",
+            &[Path::new("up"), &dir, &ukrun_bin, &images],
+            &dir.join("node-up.log"),
+        )
+        .context("starting the node")?;
+        let env = NodeEnv::load(&dir.join("node.env"))?;
+        let cri = Cri::connect(&env.containerd_socket)?;
+        wait::poll(
+            "containerd's CRI",
+            CRI_READY,
+            Duration::from_millis(200),
+            || cri.version().map(Some),
+        )?;
+        for image in [images::PAUSE, images::BUSYBOX, images::LINUX_GUEST] {
+            if !cri.has_image(image)? {
+                bail!("node.sh up did not import {image}");
+            }
+        }
+        Ok(Node {
+            cri,
+            env,
+            teardown,
+            _turn: turn,
+        })
+    }
+
+    /// The node's CRI client.
+    pub fn cri(&self) -> &Cri {
+        &self.cri
+    }
+
+    /// What `node.sh up` reported about the node.
+    pub fn env(&self) -> &NodeEnv {
+        &self.env
+    }
+
+    /// The node's state folder (containerd's root/state, logs, ukrun's root).
+    pub fn state_dir(&self) -> &Path {
+        &self.teardown.state_dir
+    }
+
+    /// ukrun's `--root` (runc's state for delegated containers lives there too).
+    pub fn ukrun_root(&self) -> PathBuf {
+        self.state_dir().join("ukrun-root")
+    }
+
+    /// A log folder for pod `name`, created on demand.
+    pub fn pod_log_dir(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.state_dir().join("pods").join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// The node network namespace (where the CNI bridge and containerd live).
+    pub fn netns(&self) -> Netns {
+        Netns::new(&self.env.netns_path)
+    }
+
+    /// Best effort: stops and removes every pod through the CRI, so the
+    /// runtime tears its guests down before containerd is killed.
+    fn remove_all_pods(&self) {
+        let Ok(pods) = self.cri.list_pods() else {
+            return;
+        };
+        for pod in pods {
+            let _ = self.cri.stop_pod(&pod);
+            if let Err(err) = self.cri.remove_pod(&pod) {
+                eprintln!("node cleanup: removing pod {pod}: {err:#}");
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            diagnostics::print(self.state_dir());
+        }
+        self.remove_all_pods();
+        // `teardown` runs `node.sh down` when the fields drop.
+    }
+}
+
+/// Owns a node's state folder: runs `node.sh down` on drop, whether or not
+/// `node.sh up` got far.
+struct Teardown {
+    state_dir: PathBuf,
+}
+
+impl Teardown {
+    /// Creates a fresh, uniquely and briefly named state folder (its name
+    /// also names the node netns, so it stays within 8 characters).
+    fn create() -> Result<Teardown> {
+        let state_dir = Path::new(STATE_BASE).join(unique_name());
+        if state_dir.exists() {
+            bail!(
+                "{} exists already (left by a crashed run?)",
+                state_dir.display()
+            );
+        }
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
+        Ok(Teardown { state_dir })
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        // Logged beside the state folder, which `down` removes.
+        let log = self.state_dir.with_extension("down.log");
+        match script::run("node.sh", &[Path::new("down"), &self.state_dir], &log) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&log);
+            }
+            Err(err) => eprintln!("node teardown: {err:#}"),
+        }
+    }
+}
+
+/// `n` + the process id and a per-process counter in base 36: unique among
+/// concurrent processes and at most 8 characters.
+fn unique_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let count = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "n{}{}",
+        base36(std::process::id()),
+        base36(count % (36 * 36))
+    )
+}
+
+/// `n` written in base 36 (digits and lower-case letters).
+fn base36(mut n: u32) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from_digit(n % 36, 36).unwrap_or('0'));
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
+}
+
+/// Hands out the process-wide node turn (a panicking test does not block
+/// the ones after it).
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Fails with a clear message when the node cannot possibly start.
+fn check_prerequisites(ukrun_bin: &Path) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("the test-bed node needs root (containerd, network namespaces, qemu)");
+    }
+    if !ukrun_bin.is_file() {
+        bail!("ukrun binary {} does not exist", ukrun_bin.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_eight_characters() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+        // The largest pid Linux hands out (pid_max limit, 2^22).
+        let longest = format!("n{}{}", base36(4_194_304), base36(36 * 36 - 1));
+        assert!(longest.len() <= 8, "{longest}");
+        assert!(unique_name().len() <= 8);
+    }
+}

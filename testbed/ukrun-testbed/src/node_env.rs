@@ -1,0 +1,87 @@
+//! `STATE_DIR/node.env`, the file `testbed/node.sh up` writes to say where
+//! the node it started lives.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The node's coordinates as written by `node.sh up`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEnv {
+    /// Name of the node network namespace (for `ip -n`).
+    pub netns: String,
+    /// Path of the node network namespace (for `nsenter --net` / `setns`).
+    pub netns_path: PathBuf,
+    /// containerd's CRI unix socket.
+    pub containerd_socket: PathBuf,
+    /// containerd's process id (the one process of the node allowed to
+    /// stay in the node netns after every pod is gone).
+    pub containerd_pid: u32,
+}
+
+impl NodeEnv {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<NodeEnv> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        NodeEnv::parse(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Parses shell-style `KEY=value` lines (optional `export`, optional
+    /// single or double quotes, `#` comments).
+    pub fn parse(text: &str) -> Result<NodeEnv> {
+        let vars: HashMap<&str, &str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .filter_map(|line| line.strip_prefix("export ").unwrap_or(line).split_once('='))
+            .map(|(key, value)| (key.trim(), unquote(value.trim())))
+            .collect();
+        let get = |key: &str| {
+            vars.get(key)
+                .copied()
+                .with_context(|| format!("{key} is missing"))
+        };
+        Ok(NodeEnv {
+            netns: get("NODE_NETNS")?.to_string(),
+            netns_path: get("NODE_NETNS_PATH")?.into(),
+            containerd_socket: get("CONTAINERD_SOCKET")?.into(),
+            containerd_pid: get("CONTAINERD_PID")?
+                .parse()
+                .context("CONTAINERD_PID is not a number")?,
+        })
+    }
+}
+
+/// `value` without one pair of surrounding quotes.
+fn unquote(value: &str) -> &str {
+    ['"', '\'']
+        .iter()
+        .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+        .unwrap_or(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_quoted_and_exported_lines() {
+        let env = NodeEnv::parse(
+            "# node\nexport NODE_NETNS=n1a\nNODE_NETNS_PATH='/run/netns/n1a'\n\
+             CONTAINERD_SOCKET=\"/tmp/n1a/c.sock\"\nCONTAINERD_PID=42\n",
+        )
+        .unwrap();
+        assert_eq!(env.netns, "n1a");
+        assert_eq!(env.netns_path, PathBuf::from("/run/netns/n1a"));
+        assert_eq!(env.containerd_socket, PathBuf::from("/tmp/n1a/c.sock"));
+        assert_eq!(env.containerd_pid, 42);
+    }
+
+    #[test]
+    fn names_the_missing_key() {
+        let err = NodeEnv::parse("NODE_NETNS=x\n").unwrap_err();
+        assert!(format!("{err:#}").contains("NODE_NETNS_PATH"));
+    }
+}

@@ -1,0 +1,104 @@
+//! The machine's processes as `/proc` shows them: command line and network
+//! namespace, enough to find what a node left running.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// One process seen in `/proc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Its pid.
+    pub pid: u32,
+    /// Its command line, arguments joined by spaces.
+    pub cmdline: String,
+    /// The inode of its network namespace (None if it vanished meanwhile
+    /// or is a kernel thread).
+    pub netns: Option<u64>,
+}
+
+impl Process {
+    /// Whether it is a VMM or a ukrun process (by its program name; the
+    /// test bed's own binaries are not).
+    pub fn is_runtime(&self) -> bool {
+        let program = self.cmdline.split(' ').next().unwrap_or("");
+        let name = program.rsplit('/').next().unwrap_or("");
+        name == "ukrun" || name.starts_with("qemu-system")
+    }
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {}: {}", self.pid, self.cmdline)
+    }
+}
+
+/// Every process except this one (processes exiting during the scan are
+/// skipped).
+pub fn all() -> Vec<Process> {
+    let me = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter_map(read)
+        .collect()
+}
+
+/// The inode that identifies the network namespace at `path` (the same
+/// number `/proc/PID/ns/net` links to as `net:[N]`).
+pub fn netns_inode(path: &Path) -> Result<u64> {
+    Ok(fs::metadata(path)
+        .with_context(|| format!("stat {}", path.display()))?
+        .ino())
+}
+
+/// Reads one process; None when it has gone or has no command line.
+fn read(pid: u32) -> Option<Process> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    if raw.is_empty() {
+        return None; // kernel thread or zombie
+    }
+    let cmdline = String::from_utf8_lossy(&raw)
+        .trim_end_matches('\0')
+        .replace('\0', " ");
+    let netns = netns_inode(Path::new(&format!("/proc/{pid}/ns/net"))).ok();
+    Some(Process {
+        pid,
+        cmdline,
+        netns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(cmdline: &str) -> Process {
+        Process {
+            pid: 1,
+            cmdline: cmdline.to_string(),
+            netns: None,
+        }
+    }
+
+    #[test]
+    fn runtime_processes_are_told_by_program_name() {
+        assert!(process("/usr/bin/qemu-system-x86_64 -M microvm").is_runtime());
+        assert!(process("/work/target/debug/ukrun --root /r create x").is_runtime());
+        assert!(!process("/work/target/debug/ukrun-testbed demo").is_runtime());
+        assert!(!process("containerd --config /x/ukrun/c.toml").is_runtime());
+    }
+
+    #[test]
+    fn sees_itself_as_absent_and_others_present() {
+        let procs = all();
+        assert!(procs.iter().all(|p| p.pid != std::process::id()));
+        assert!(!procs.is_empty());
+    }
+}

@@ -1,0 +1,63 @@
+//! The test bed on its own, without ukrun: a node whose `ukrun` handler is
+//! plain runc. When this fails, the end-to-end tests of ukrun cannot be
+//! trusted either; when it passes, their failures are ukrun's.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use ukrun_testbed::cri::ContainerSpec;
+use ukrun_testbed::leftovers::Footprint;
+use ukrun_testbed::node::Node;
+use ukrun_testbed::pod::{Pod, UKRUN_HANDLER};
+use ukrun_testbed::{http, images, wait};
+
+/// runc as found on PATH.
+fn runc() -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("runc"))
+        .find(|candidate| candidate.is_file())
+        .context("runc is not on PATH (testbed/install-deps.sh installs it)")
+}
+
+/// A busybox container serving `hello` over HTTP on :8080.
+fn web_server() -> ContainerSpec {
+    ContainerSpec::new("web", images::BUSYBOX).command(&[
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello >/www/index.html && exec httpd -f -p 8080 -h /www",
+    ])
+}
+
+#[test]
+fn node_runs_runc_pods_and_cleans_up() -> Result<()> {
+    let node = Node::start(&runc()?)?;
+    let mut footprint = Footprint::new(&node)?;
+    for handler in ["", UKRUN_HANDLER] {
+        let pod = Pod::run(&node, &format!("runc-{}", handler.len()), handler)?;
+        footprint.add_pod(&pod)?;
+        let web = pod.start(&web_server())?;
+        footprint.add_container(&web);
+
+        let out = node
+            .cri()
+            .exec_sync(&web, &["echo", "hi"], Duration::from_secs(10))?;
+        ensure!(out.exit_code == 0 && out.stdout == "hi\n", "exec: {out:?}");
+
+        let addr: SocketAddr = format!("{}:8080", pod.ip()?).parse()?;
+        let page = wait::poll(
+            "busybox httpd",
+            Duration::from_secs(10),
+            Duration::from_millis(200),
+            || node.netns().within(move || http::get(addr, "/")).map(Some),
+        )?;
+        ensure!(page == "hello\n", "page: {page:?}");
+
+        pod.remove_container(&web)?;
+        pod.remove()?;
+    }
+    footprint.assert_gone()
+}
