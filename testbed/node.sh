@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# A hermetic Kubernetes-like node for ukrun's end-to-end tests: containerd
+# with the CRI plugin, a CNI bridge and a `ukrun` runtime handler, all inside
+# a network namespace of its own with no uplink, so pods and guests can reach
+# nothing outside the machine. Everything lives under STATE_DIR; `down`
+# removes every trace (processes, mounts, netns, state).
+# Usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR
+#        node.sh down STATE_DIR
+# `up` writes STATE_DIR/node.env (NODE_NETNS, NODE_NETNS_PATH,
+# CONTAINERD_SOCKET, CONTAINERD_PID, ...) for tests to source.
+set -euo pipefail
+
+cni_bridge=cni-ukrun
+cni_subnet=10.88.0.0/24
+
+usage() {
+	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR" >&2
+	exit 2
+}
+
+log() { echo "node: $*" >&2; }
+
+# Sets the node's names from STATE_DIR (absolute, never /).
+names() {
+	state=$(realpath -m "$1")
+	[[ $state != / ]] || { log "refusing STATE_DIR /"; exit 2; }
+	base=$(basename "$state")
+	netns=ukrun-node-$base
+	netns_path=/run/netns/$netns
+	cni_network=ukrun-$base
+	socket=$state/containerd.sock
+}
+
+# ctr on this node's socket, bounded so a wedged containerd cannot hang us.
+ctr_node() { timeout 60 ctr --address "$socket" "$@"; }
+
+write_configs() {
+	local ukrun_bin=$1 cri='plugins."io.containerd.grpc.v1.cri"'
+	mkdir -p "$state"/{root,state,opt,tmp,runc-root,ukrun-root,cni/net.d,cni/ipam}
+	printf '[qemu]\naccel = "tcg"\n' >"$state/ukrun.toml"
+	cat >"$state/config.toml" <<-TOML
+		version = 2
+		root = "$state/root"
+		state = "$state/state"
+		disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+		  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
+
+		[grpc]
+		  address = "$socket"
+		[ttrpc]
+		  address = "$socket.ttrpc"
+		[debug]
+		  address = "$state/debug.sock"
+		[metrics]
+		  address = ""
+
+		[plugins."io.containerd.internal.v1.opt"]
+		  path = "$state/opt"
+		[$cri]
+		  sandbox_image = "localhost/ukrun/pause:latest"
+		  stream_server_address = "127.0.0.1"
+		  stream_server_port = "0"
+		  restrict_oom_score_adj = true
+		  netns_mounts_under_state_dir = true
+		[$cri.containerd]
+		  snapshotter = "overlayfs"
+		  default_runtime_name = "runc"
+		[$cri.containerd.runtimes.runc]
+		  runtime_type = "io.containerd.runc.v2"
+		[$cri.containerd.runtimes.runc.options]
+		  Root = "$state/runc-root"
+		[$cri.containerd.runtimes.ukrun]
+		  runtime_type = "io.containerd.runc.v2"
+		  container_annotations = ["com.urunc.unikernel.*", "ukrun.dev/*"]
+		  pod_annotations = ["ukrun.dev/*"]
+		[$cri.containerd.runtimes.ukrun.options]
+		  BinaryName = "$ukrun_bin"
+		  Root = "$state/ukrun-root"
+		[$cri.cni]
+		  bin_dir = "/usr/lib/cni"
+		  conf_dir = "$state/cni/net.d"
+		  max_conf_num = 1
+	TOML
+	cat >"$state/cni/net.d/10-ukrun.conflist" <<-JSON
+		{
+		  "cniVersion": "1.0.0",
+		  "name": "$cni_network",
+		  "plugins": [
+		    {
+		      "type": "bridge",
+		      "bridge": "$cni_bridge",
+		      "isGateway": true,
+		      "ipMasq": false,
+		      "ipam": {
+		        "type": "host-local",
+		        "ranges": [[{"subnet": "$cni_subnet"}]],
+		        "routes": [{"dst": "0.0.0.0/0"}],
+		        "dataDir": "$state/cni/ipam"
+		      }
+		    },
+		    {"type": "loopback"}
+		  ]
+		}
+	JSON
+}
+
+# Waits (<= 20 s) until containerd answers on its socket.
+wait_containerd() {
+	local pid=$1
+	for _ in $(seq 200); do
+		ctr_node version >/dev/null 2>&1 && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "containerd exited; end of $state/containerd.log:"
+			tail -n 20 "$state/containerd.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	log "containerd did not answer on $socket within 20 s"
+	return 1
+}
+
+check_cri() {
+	if ! ctr_node plugins ls | awk '$2 == "cri" && $4 == "ok" { ok = 1 } END { exit !ok }'; then
+		log "the CRI plugin did not load:"
+		grep -iE 'failed to load plugin|cri' "$state/containerd.log" | grep -iE 'error|fail' >&2 || true
+		return 1
+	fi
+}
+
+up() {
+	[[ $# -eq 3 ]] || usage
+	names "$1"
+	local ukrun_bin=$2 images=$3 pid tar
+	[[ $ukrun_bin == */* ]] && ukrun_bin=$(realpath -sm "$ukrun_bin")
+	[[ -x $ukrun_bin ]] || command -v "$ukrun_bin" >/dev/null || log "warning: $ukrun_bin is not executable (yet)"
+	if [[ -e $netns_path || -S $socket ]]; then
+		log "node $netns already exists: run node.sh down $state first"
+		exit 1
+	fi
+
+	ip netns add "$netns"
+	ip -n "$netns" link set lo up
+	write_configs "$ukrun_bin"
+
+	# nsenter, not `ip netns exec`: the latter remounts /sys and hides the
+	# cgroup mounts from containerd. setsid: the node outlives this script's
+	# process group (Ctrl-C in a test does not kill it; `down` does).
+	UKRUN_CONFIG=$state/ukrun.toml TMPDIR=$state/tmp setsid \
+		nsenter --net="$netns_path" containerd --config "$state/config.toml" \
+		</dev/null >>"$state/containerd.log" 2>&1 &
+	pid=$!
+	wait_containerd "$pid"
+	check_cri
+
+	for tar in "$images"/*.tar; do
+		[[ -e $tar ]] || { log "no image tarballs in $images"; exit 1; }
+		ctr_node -n k8s.io images import "$tar" >/dev/null
+	done
+
+	{
+		printf '%s=%q\n' NODE_NETNS "$netns" NODE_NETNS_PATH "$netns_path" \
+			CONTAINERD_SOCKET "$socket" CONTAINERD_PID "$pid" \
+			CONTAINERD_LOG "$state/containerd.log" STATE_DIR "$state" \
+			UKRUN_BIN "$ukrun_bin" UKRUN_CONFIG "$state/ukrun.toml" \
+			CNI_BRIDGE "$cni_bridge" CNI_SUBNET "$cni_subnet"
+	} >"$state/node.env"
+	log "up: netns $netns, containerd pid $pid on $socket, images:"
+	ctr_node -n k8s.io images ls -q | grep -v "^sha256:" >&2
+}
+
+# PIDs of this node's processes: containerd, shims, runtimes and VMMs whose
+# command line or environment mentions STATE_DIR, plus every process in the
+# cgroups of this node's containers.
+node_pids() {
+	local ukrun_comm=$1 dir pid comm cg
+	for dir in /proc/[0-9]*; do
+		pid=${dir#/proc/}
+		[[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+		comm=$(cat "$dir/comm" 2>/dev/null) || continue
+		case $comm in
+		containerd | containerd-shim* | qemu-system* | runc | crun | "$ukrun_comm") ;;
+		*) continue ;;
+		esac
+		if tr '\0' '\n' 2>/dev/null <"$dir/cmdline" | grep -qF "$state/" ||
+			tr '\0' '\n' 2>/dev/null <"$dir/environ" | grep -qF "$state/"; then
+			echo "$pid"
+		fi
+	done
+	for cg in $(container_cgroups); do
+		cat "$cg/cgroup.procs" 2>/dev/null || true
+	done
+}
+
+# Task bundles of this node (one per container, any containerd namespace).
+task_dirs() { compgen -G "$state/state/io.containerd.runtime.v2.task/*/*/" || true; }
+
+# Existing cgroup directories of this node's containers, from the
+# cgroupsPath of each bundle's config.json, in every mounted hierarchy.
+container_cgroups() {
+	local dir path root
+	for dir in $(task_dirs); do
+		path=$(grep -o '"cgroupsPath": *"[^"]*"' "$dir/config.json" 2>/dev/null | cut -d'"' -f4) || continue
+		[[ $path == /* ]] || continue
+		for root in /sys/fs/cgroup /sys/fs/cgroup/*; do
+			[[ -d $root$path ]] && echo "$root$path"
+		done
+	done
+	return 0
+}
+
+# SIGKILLs this node's processes until none is left (<= 5 s).
+kill_node() {
+	local ukrun_comm=$1 pids
+	mapfile -t pids < <(node_pids "$ukrun_comm")
+	((${#pids[@]})) || return 0
+	kill -KILL "${pids[@]}" 2>/dev/null || true
+	for _ in $(seq 50); do
+		mapfile -t pids < <(node_pids "$ukrun_comm")
+		((${#pids[@]})) || return 0
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+		sleep 0.1
+	done
+	log "warning: processes survived: ${pids[*]}"
+}
+
+stop_containerd() {
+	local pid
+	[[ -f $state/node.env ]] || return 0
+	pid=$(sed -n 's/^CONTAINERD_PID=//p' "$state/node.env")
+	[[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$state/config.toml" || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+}
+
+# Asks containerd to kill and delete every task, so runtimes clean up after
+# themselves; whatever is left is killed afterwards.
+delete_tasks() {
+	local ns task
+	[[ -S $socket ]] && ctr_node version >/dev/null 2>&1 || return 0
+	for ns in $(ctr_node namespaces ls -q 2>/dev/null); do
+		for task in $(ctr_node -n "$ns" tasks ls -q 2>/dev/null); do
+			ctr_node -n "$ns" tasks delete --force "$task" >/dev/null 2>&1 || true
+		done
+	done
+}
+
+unmount_all() {
+	local mnt mnts
+	for _ in 1 2 3; do
+		mapfile -t mnts < <(awk -v s="$state" '$5 == s || index($5, s "/") == 1 { print $5 }' /proc/self/mountinfo | tac)
+		((${#mnts[@]})) || return 0
+		for mnt in "${mnts[@]}"; do umount -l "$mnt" 2>/dev/null || true; done
+	done
+}
+
+down() {
+	[[ $# -eq 1 ]] || usage
+	names "$1"
+	local ukrun_comm=ukrun dir addr cg id
+	if [[ -f $state/node.env ]]; then
+		ukrun_comm=$(sed -n 's/^UKRUN_BIN=//p' "$state/node.env")
+		ukrun_comm=$(basename "${ukrun_comm:-ukrun}")
+		ukrun_comm=${ukrun_comm:0:15}
+	fi
+	delete_tasks
+	stop_containerd
+	kill_node "$ukrun_comm"
+	# Leftovers of killed shims and containers outside STATE_DIR.
+	for dir in $(task_dirs); do
+		addr=$(cat "$dir/address" 2>/dev/null) || continue
+		if [[ $addr == unix:///run/containerd/s/* ]]; then rm -f "${addr#unix://}"; fi
+	done
+	for cg in $(container_cgroups); do rmdir "$cg" 2>/dev/null || true; done
+	rm -f /var/lib/cni/results/"$cni_network"-*
+	for id in $(compgen -G "$state/state/io.containerd.grpc.v1.cri/sandboxes/*"); do
+		rm -f /var/lib/cni/results/cni-loopback-"${id##*/}"-*
+	done
+	unmount_all
+	ip netns delete "$netns" 2>/dev/null || true
+	rm -rf --one-file-system "$state"
+	if [[ -e $state || -e $netns_path ]]; then
+		log "down: could not remove $state or $netns_path"
+		exit 1
+	fi
+	log "down: $netns removed"
+}
+
+case ${1:-} in
+up) shift && up "$@" ;;
+down) shift && down "$@" ;;
+*) usage ;;
+esac
