@@ -1,0 +1,49 @@
+//! `delete`: ends the container's processes if asked, then removes every
+//! trace: network steps, cgroups, state.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::{Global, Outcome};
+use crate::state::{ProcessRef, Status};
+use crate::supervisor::teardown;
+
+/// How long delete waits for killed processes to disappear.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Deletes a unikernel container; other ids are runc's.
+pub(crate) fn delete(g: &Global, id: &str, force: bool) -> Result<Outcome, String> {
+    if !g.store.owns(id) {
+        return Ok(Outcome::Delegate);
+    }
+    let state = g.store.load(id).map_err(|e| e.to_string())?;
+    let status = state.status();
+    if status == Status::Running && !force {
+        return Err(format!(
+            "cannot delete container {id} that is not stopped: {}",
+            status.as_str()
+        ));
+    }
+    let processes: Vec<ProcessRef> = state.supervisor.into_iter().chain(state.vmm).collect();
+    for p in &processes {
+        let _ = p.signal(Signal::SIGKILL);
+    }
+    wait_gone(&processes)?;
+    for problem in teardown::teardown(&state) {
+        g.logger.error(&problem);
+    }
+    g.store.remove(id).map_err(|e| e.to_string())?;
+    Ok(Outcome::Exit(0))
+}
+
+fn wait_gone(processes: &[ProcessRef]) -> Result<(), String> {
+    let deadline = Instant::now() + EXIT_WAIT;
+    while processes.iter().any(ProcessRef::is_alive) {
+        if Instant::now() > deadline {
+            return Err("the container's processes did not exit after SIGKILL".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! `ps`: the container's processes (supervisor and VMM).
+
+use super::{Global, Outcome};
+
+/// Lists the processes of a unikernel container; other ids are runc's.
+pub(crate) fn ps(g: &Global, id: &str, format: &str) -> Result<Outcome, String> {
+    if !g.store.owns(id) {
+        return Ok(Outcome::Delegate);
+    }
+    let state = g.store.load(id).map_err(|e| e.to_string())?;
+    let pids: Vec<i32> = state
+        .supervisor
+        .into_iter()
+        .chain(state.vmm)
+        .filter(|p| p.is_alive())
+        .map(|p| p.pid)
+        .collect();
+    match format {
+        "json" => println!("{}", serde_json::to_string(&pids).expect("pids serialize")),
+        "table" => {
+            println!("PID     CMD");
+            for pid in pids {
+                let cmd = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                println!("{pid:<7} {}", cmd.trim());
+            }
+        }
+        other => {
+            return Err(format!(
+                "invalid format option {other:?}: use table or json"
+            ))
+        }
+    }
+    Ok(Outcome::Exit(0))
+}

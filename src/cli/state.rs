@@ -1,0 +1,40 @@
+//! `state`: runc's JSON state document.
+
+use super::{Global, Outcome};
+use crate::state::{ContainerState, Status};
+
+/// OCI runtime spec version of the state document.
+const OCI_VERSION: &str = "1.0.2";
+
+/// Prints the state of a unikernel container; other ids are runc's.
+pub(crate) fn state(g: &Global, id: &str) -> Result<Outcome, String> {
+    if !g.store.owns(id) {
+        return Ok(Outcome::Delegate);
+    }
+    let state = g.store.load(id).map_err(|e| e.to_string())?;
+    let doc = document(&state, state.status());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).expect("state document serializes")
+    );
+    Ok(Outcome::Exit(0))
+}
+
+/// The document in runc's shape (pid 0 once stopped).
+pub(crate) fn document(state: &ContainerState, status: Status) -> serde_json::Value {
+    let pid = match status {
+        Status::Stopped => 0,
+        _ => state.supervisor.map(|p| p.pid).unwrap_or(0),
+    };
+    serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "id": state.id,
+        "pid": pid,
+        "status": status.as_str(),
+        "bundle": state.bundle,
+        "rootfs": state.rootfs,
+        "created": state.created,
+        "owner": "",
+        "annotations": state.annotations,
+    })
+}

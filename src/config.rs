@@ -1,0 +1,177 @@
+//! ukrun's own configuration file: where the external programs are and how
+//! guests are sized. Absent file means defaults; a malformed one is an error.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default location of the configuration file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/ukrun/config.toml";
+/// Environment variable naming another configuration file.
+pub const CONFIG_ENV: &str = "UKRUN_CONFIG";
+/// Environment variable naming the runc binary (wins over the file).
+pub const RUNC_ENV: &str = "UKRUN_RUNC";
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// runc binary that ordinary containers are handed to (name on PATH or path).
+    pub runc: Option<PathBuf>,
+    /// qemu settings.
+    pub qemu: QemuConfig,
+    /// Supervisor settings.
+    pub supervisor: SupervisorConfig,
+}
+
+/// How ukrun runs qemu.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QemuConfig {
+    /// qemu binary (name on PATH or path).
+    pub binary: PathBuf,
+    /// Accelerator: `kvm`, `tcg` or `auto` (kvm when /dev/kvm opens).
+    pub accel: Accel,
+    /// Machine type: `microvm` or `q35`.
+    pub machine: Machine,
+    /// Guest memory when the spec sets no memory limit.
+    pub default_memory_mib: u64,
+    /// Virtual CPUs of the guest.
+    pub smp: u32,
+}
+
+impl Default for QemuConfig {
+    fn default() -> Self {
+        Self {
+            binary: PathBuf::from("qemu-system-x86_64"),
+            accel: Accel::Auto,
+            machine: Machine::Microvm,
+            default_memory_mib: 256,
+            smp: 1,
+        }
+    }
+}
+
+/// qemu accelerator choice.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// Hardware virtualisation.
+    Kvm,
+    /// Software emulation (works everywhere, slow).
+    Tcg,
+    /// kvm when /dev/kvm can be opened, else tcg.
+    Auto,
+}
+
+/// qemu machine type.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Machine {
+    /// Minimal virtio-mmio machine: fastest boot.
+    Microvm,
+    /// PC machine with PCI (virtio-net-pci).
+    Q35,
+}
+
+/// How the supervisor stops a guest.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    /// Seconds between the graceful shutdown request and SIGKILL of the VMM.
+    pub stop_grace_seconds: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            stop_grace_seconds: 10,
+        }
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// Parser's explanation.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads the configuration named by `UKRUN_CONFIG`, else the default path.
+    pub fn load() -> Result<Self, ConfigError> {
+        let explicit = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
+        let path = explicit
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text, &path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+                Self::default()
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        if let Some(runc) = std::env::var_os(RUNC_ENV) {
+            config.runc = Some(PathBuf::from(runc));
+        }
+        Ok(config)
+    }
+
+    /// Parses configuration text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// The runc binary to hand ordinary containers to.
+    pub fn runc_binary(&self) -> PathBuf {
+        self.runc.clone().unwrap_or_else(|| PathBuf::from("runc"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", Path::new("x")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.qemu.accel, Accel::Auto);
+        assert_eq!(c.runc_binary(), PathBuf::from("runc"));
+    }
+
+    #[test]
+    fn sections_override_defaults() {
+        let text = "runc = \"/opt/runc\"\n[qemu]\naccel = \"tcg\"\nmachine = \"q35\"\n[supervisor]\nstop_grace_seconds = 3\n";
+        let c = Config::parse(text, Path::new("x")).unwrap();
+        assert_eq!(c.runc_binary(), PathBuf::from("/opt/runc"));
+        assert_eq!(c.qemu.accel, Accel::Tcg);
+        assert_eq!(c.qemu.machine, Machine::Q35);
+        assert_eq!(c.qemu.default_memory_mib, 256);
+        assert_eq!(c.supervisor.stop_grace_seconds, 3);
+    }
+
+    #[test]
+    fn unknown_keys_and_values_are_refused() {
+        let err = Config::parse("[qemu]\naccel = \"hvf\"\n", Path::new("/c.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("invalid config file /c.toml"));
+        assert!(Config::parse("bogus = 1\n", Path::new("x")).is_err());
+    }
+}

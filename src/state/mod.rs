@@ -1,0 +1,314 @@
+//! Container state under `--root`: one directory per container holding a
+//! JSON record written atomically, so every command (and a crashed
+//! supervisor's successor) sees either the old or the new state.
+
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::steps::NetStep;
+use crate::spec::Unikernel;
+pub use process::ProcessRef;
+
+/// Subdirectory of `--root` that holds ukrun's containers (runc keeps its
+/// own containers directly under the same root).
+const UKRUN_SUBDIR: &str = ".ukrun";
+const STATE_FILE: &str = "state.json";
+
+/// Where a container is in its life, as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// `create` is preparing the supervisor.
+    Creating,
+    /// The supervisor is ready; the VMM has not been started.
+    Created,
+    /// The VMM was started.
+    Running,
+}
+
+/// Everything ukrun records about one container.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerState {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// Root filesystem.
+    pub rootfs: PathBuf,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// The spec's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Recorded stage.
+    pub stage: Stage,
+    /// The supervisor (the container's init as the shim sees it).
+    pub supervisor: Option<ProcessRef>,
+    /// The VMM once started.
+    pub vmm: Option<ProcessRef>,
+    /// The VMM's argv as launched.
+    pub vmm_argv: Vec<String>,
+    /// The pod network namespace.
+    pub netns: Option<PathBuf>,
+    /// Network changes applied in the pod netns, in order (undone in reverse).
+    pub network: Vec<NetStep>,
+    /// cgroup directories the supervisor created.
+    pub cgroups: Vec<PathBuf>,
+    /// The validated unikernel request.
+    pub unikernel: Unikernel,
+}
+
+/// runc's container status strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Being created.
+    Creating,
+    /// Created, not started.
+    Created,
+    /// Started and alive.
+    Running,
+    /// Its supervisor is gone.
+    Stopped,
+}
+
+impl Status {
+    /// runc's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl ContainerState {
+    /// The status runc would report: recorded stage, unless the supervisor died.
+    pub fn status(&self) -> Status {
+        let alive = self.supervisor.is_some_and(|p| p.is_alive());
+        match (self.stage, alive) {
+            (Stage::Creating, _) => Status::Creating,
+            (_, false) => Status::Stopped,
+            (Stage::Created, true) => Status::Created,
+            (Stage::Running, true) => Status::Running,
+        }
+    }
+}
+
+/// Why state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Not one of ukrun's containers.
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    /// The id is taken.
+    #[error("container with id {0} already exists")]
+    Exists(String),
+    /// The id could escape the state directory or is otherwise invalid.
+    #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
+    BadId(String),
+    /// Filesystem error.
+    #[error("state of container {id}: {source}")]
+    Io {
+        /// Container id.
+        id: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Corrupt state file.
+    #[error("state of container {id} is corrupt: {message}")]
+    Corrupt {
+        /// Container id.
+        id: String,
+        /// Parser's explanation.
+        message: String,
+    },
+}
+
+/// The state directories under one `--root`.
+#[derive(Clone, Debug)]
+pub struct Store {
+    base: PathBuf,
+}
+
+impl Store {
+    /// The store for runtime root `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            base: std::path::absolute(root)
+                .unwrap_or_else(|_| root.to_path_buf())
+                .join(UKRUN_SUBDIR),
+        }
+    }
+
+    /// The directory of container `id` (control socket, QMP socket, state).
+    pub fn dir(&self, id: &str) -> Result<PathBuf, StateError> {
+        validate_id(id)?;
+        Ok(self.base.join(id))
+    }
+
+    /// Whether `id` is one of ukrun's containers.
+    pub fn owns(&self, id: &str) -> bool {
+        self.dir(id).is_ok_and(|d| d.join(STATE_FILE).exists())
+    }
+
+    /// Claims the id by creating its directory; fails if it exists.
+    pub fn claim(&self, id: &str) -> Result<PathBuf, StateError> {
+        let dir = self.dir(id)?;
+        let io = |source| StateError::Io {
+            id: id.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(&self.base).map_err(io)?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(StateError::Exists(id.to_owned()))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Reads the state of `id`.
+    pub fn load(&self, id: &str) -> Result<ContainerState, StateError> {
+        let path = self.dir(id)?.join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound(id.to_owned()))
+            }
+            Err(source) => {
+                return Err(StateError::Io {
+                    id: id.to_owned(),
+                    source,
+                })
+            }
+        };
+        serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            id: id.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes the state atomically (temporary file, fsync, rename).
+    pub fn save(&self, state: &ContainerState) -> Result<(), StateError> {
+        let dir = self.dir(&state.id)?;
+        let io = |source| StateError::Io {
+            id: state.id.clone(),
+            source,
+        };
+        let tmp = dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
+        let json = serde_json::to_vec_pretty(state).expect("state serializes");
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        file.write_all(&json)
+            .and_then(|_| file.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&tmp, dir.join(STATE_FILE)).map_err(io)
+    }
+
+    /// Removes every trace of `id` (idempotent).
+    pub fn remove(&self, id: &str) -> Result<(), StateError> {
+        let dir = self.dir(id)?;
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io {
+                id: id.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+/// runc's rule for ids: `^[\w+-.]+$`, and never `.` or `..`.
+fn validate_id(id: &str) -> Result<(), StateError> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::BadId(id.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::GuestKind;
+    use crate::vmm::Monitor;
+
+    fn sample(id: &str) -> ContainerState {
+        ContainerState {
+            id: id.into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            annotations: BTreeMap::new(),
+            stage: Stage::Created,
+            supervisor: None,
+            vmm: None,
+            vmm_argv: vec![],
+            netns: None,
+            network: vec![],
+            cgroups: vec![],
+            unikernel: Unikernel {
+                kind: GuestKind::Linux,
+                monitor: Monitor::Qemu,
+                kernel: "/b/rootfs/boot/vmlinux".into(),
+                initrd: None,
+                cmdline: String::new(),
+                version: None,
+            },
+        }
+    }
+
+    #[test]
+    fn ids_that_escape_are_refused() {
+        for bad in ["", ".", "..", "a/b", "../x", "a b"] {
+            assert!(
+                matches!(validate_id(bad), Err(StateError::BadId(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_id("abc-1.2_3+4").is_ok());
+    }
+
+    #[test]
+    fn claim_save_load_remove() {
+        let root = std::env::temp_dir().join(format!("ukrun-state-{}", std::process::id()));
+        let store = Store::new(&root);
+        store.claim("c1").unwrap();
+        assert!(matches!(store.claim("c1"), Err(StateError::Exists(_))));
+        assert!(!store.owns("c1"));
+        let s = sample("c1");
+        store.save(&s).unwrap();
+        assert!(store.owns("c1"));
+        assert_eq!(store.load("c1").unwrap(), s);
+        store.remove("c1").unwrap();
+        store.remove("c1").unwrap();
+        assert!(matches!(store.load("c1"), Err(StateError::NotFound(_))));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn dead_supervisor_means_stopped() {
+        let mut s = sample("c2");
+        assert_eq!(s.status(), Status::Stopped);
+        s.supervisor = ProcessRef::of(std::process::id() as i32);
+        assert_eq!(s.status(), Status::Created);
+        s.stage = Stage::Running;
+        assert_eq!(s.status(), Status::Running);
+        s.stage = Stage::Creating;
+        assert_eq!(s.status(), Status::Creating);
+    }
+}

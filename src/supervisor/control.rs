@@ -1,0 +1,86 @@
+//! The supervisor's control socket in the container's state directory:
+//! `ukrun start` asks it to start the VMM and gets the outcome back, so a
+//! failed start is reported synchronously, never as a hang.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// Socket file name in the state directory.
+pub const CONTROL_SOCKET: &str = "control.sock";
+/// How long `start` waits for the supervisor's answer.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request to the supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Start the VMM.
+    Start,
+}
+
+impl Request {
+    /// Parses one request line.
+    pub fn parse(line: &str) -> Option<Self> {
+        (line.trim() == "start").then_some(Request::Start)
+    }
+}
+
+/// Encodes a reply line: `ok` or `error <message>`.
+pub fn reply_line(result: &Result<(), String>) -> String {
+    match result {
+        Ok(()) => "ok\n".to_owned(),
+        Err(e) => format!("error {}\n", e.replace('\n', " ")),
+    }
+}
+
+/// Decodes a reply line.
+pub fn parse_reply(line: &str) -> Result<(), String> {
+    let line = line.trim_end();
+    match line.strip_prefix("error ") {
+        Some(msg) => Err(msg.to_owned()),
+        None if line == "ok" => Ok(()),
+        None => Err(format!("unexpected answer from the supervisor: {line:?}")),
+    }
+}
+
+/// Asks the supervisor of the container in `state_dir` to start the VMM.
+/// Connects by a path relative to the state directory (socket paths are
+/// limited to 108 bytes), so it changes the working directory.
+pub fn request_start(state_dir: &Path) -> Result<(), String> {
+    std::env::set_current_dir(state_dir)
+        .map_err(|e| format!("cannot enter {}: {e}", state_dir.display()))?;
+    let mut stream = UnixStream::connect(CONTROL_SOCKET)
+        .map_err(|e| format!("cannot reach the container's supervisor: {e}"))?;
+    stream
+        .set_read_timeout(Some(START_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"start\n")
+        .map_err(|e| format!("cannot reach the container's supervisor: {e}"))?;
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| format!("no answer from the container's supervisor: {e}"))?;
+    if line.is_empty() {
+        return Err("the container's supervisor exited while starting the VMM".into());
+    }
+    parse_reply(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        assert_eq!(Request::parse("start\n"), Some(Request::Start));
+        assert_eq!(Request::parse("stop"), None);
+        assert_eq!(parse_reply(&reply_line(&Ok(()))), Ok(()));
+        assert_eq!(
+            parse_reply(&reply_line(&Err("qemu\nmissing".into()))),
+            Err("qemu missing".into())
+        );
+        assert!(parse_reply("weird").is_err());
+    }
+}

@@ -1,0 +1,367 @@
+//! The supervisor: the container's init as the shim sees it. It joins the
+//! pod's namespaces and cgroup, wires the pod network to a tap, waits for
+//! `start`, runs the VMM on the container's stdio, turns SIGTERM into a
+//! graceful guest shutdown, and on exit undoes everything and exits with the
+//! VMM's status.
+
+pub mod cgroup;
+pub mod control;
+pub mod launch;
+pub mod namespaces;
+pub mod teardown;
+pub mod vmm_process;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::Config;
+use crate::log::Logger;
+use crate::net::{apply, observe, plan};
+use crate::spec::Bundle;
+use crate::state::{ContainerState, ProcessRef, Stage, Store};
+use control::{Request, CONTROL_SOCKET};
+use launch::{launch_inputs, qemu_plan, LaunchInputs};
+
+/// Hidden command line verb that runs the supervisor.
+pub const SUPERVISE_VERB: &str = "__supervise";
+/// Descriptor on which the supervisor reports readiness to `create`.
+const SYNC_FD: i32 = 3;
+/// QMP socket, relative to the state directory (the supervisor's and the
+/// VMM's working directory: unix socket paths are limited to 108 bytes and
+/// state directories under containerd's root are longer).
+const QMP_SOCKET: &str = "qmp.sock";
+
+/// What the supervisor needs from the command line.
+pub struct Context {
+    /// State store.
+    pub store: Store,
+    /// ukrun configuration.
+    pub config: Config,
+    /// Log destination.
+    pub logger: Logger,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
+}
+
+/// Starts the supervisor for container `id` (re-executing ukrun with
+/// `global_args`), in its own session, with the caller's stdio.
+pub fn spawn(global_args: &[OsString], id: &str) -> std::io::Result<(Child, File)> {
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&write);
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(global_args)
+        .arg(SUPERVISE_VERB)
+        .arg(id)
+        .stdin(Stdio::inherit());
+    // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl).
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            vmm_process::pass_fd(write_fd, SYNC_FD)
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(write);
+    Ok((child, File::from(read)))
+}
+
+/// Waits for the supervisor's readiness report: `Ok` once it is ready, the
+/// reason when it failed (or died) during setup.
+pub fn wait_ready(mut sync: File) -> Result<(), String> {
+    let mut report = String::new();
+    let _ = sync.read_to_string(&mut report);
+    match report.trim_end() {
+        "ok" => Ok(()),
+        "" => Err("the supervisor exited during setup".into()),
+        other => Err(other.strip_prefix("error ").unwrap_or(other).to_owned()),
+    }
+}
+
+/// The supervisor process's entry point; returns its exit code.
+pub fn run(ctx: &Context, id: &str) -> i32 {
+    // SAFETY: `create` opened SYNC_FD for this process and nothing else owns it.
+    let sync = unsafe { File::from_raw_fd(SYNC_FD) };
+    let (state, state_dir, inputs) = match enter_pod(ctx, id) {
+        Ok(entered) => entered,
+        Err(e) => return report(sync, Err(e)),
+    };
+    // Threads may exist only from here on: they inherit the pod's namespaces.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(
+                sync,
+                Err(format!("cannot start the supervisor's event loop: {e}")),
+            )
+        }
+    };
+    rt.block_on(async move {
+        let mut sup = match Supervisor::wire(ctx, state, state_dir, inputs).await {
+            Ok(sup) => sup,
+            Err(e) => return report(sync, Err(e)),
+        };
+        report(sync, Ok(()));
+        let code = sup.event_loop(ctx).await;
+        sup.finish(ctx).await;
+        code
+    })
+}
+
+/// Tells `create` how setup went; returns the exit code for a failed setup.
+fn report(mut sync: File, result: Result<(), String>) -> i32 {
+    let line = match &result {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => format!("error {e}"),
+    };
+    let _ = sync.write_all(line.as_bytes());
+    i32::from(result.is_err())
+}
+
+/// Joins the pod's namespaces and cgroup (single-threaded, before any runtime).
+fn enter_pod(ctx: &Context, id: &str) -> Result<(ContainerState, PathBuf, LaunchInputs), String> {
+    let mut state = ctx.store.load(id).map_err(|e| e.to_string())?;
+    let state_dir = ctx.store.dir(id).map_err(|e| e.to_string())?;
+    let bundle = Bundle::load(&state.bundle).map_err(|e| e.to_string())?;
+    let inputs = launch_inputs(&bundle, &ctx.config).map_err(|e| e.to_string())?;
+    state.supervisor = ProcessRef::of(std::process::id() as i32);
+    state.netns = Some(namespaces::join(&bundle.spec).map_err(|e| e.to_string())?);
+    if let Some(path) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+    {
+        let relative = cgroup::cgroup_relative_path(&path.to_string_lossy(), ctx.systemd_cgroup);
+        let joined = cgroup::join(&relative, std::process::id(), &mut state.cgroups);
+        ctx.store.save(&state).map_err(|e| e.to_string())?;
+        joined.map_err(|e| e.to_string())?;
+    }
+    ctx.store.save(&state).map_err(|e| e.to_string())?;
+    std::env::set_current_dir(&state_dir)
+        .map_err(|e| format!("cannot enter {}: {e}", state_dir.display()))?;
+    Ok((state, state_dir, inputs))
+}
+
+/// A supervisor that is set up and serves until the VMM ends.
+struct Supervisor {
+    handle: rtnetlink::Handle,
+    listener: UnixListener,
+    state: ContainerState,
+    state_dir: PathBuf,
+    tap: OwnedFd,
+    inputs: LaunchInputs,
+    guest: plan::GuestNet,
+}
+
+impl Supervisor {
+    /// Wires the pod network and opens the control socket.
+    async fn wire(
+        ctx: &Context,
+        mut state: ContainerState,
+        state_dir: PathBuf,
+        inputs: LaunchInputs,
+    ) -> Result<Self, String> {
+        let (handle, tap, guest) = wire_network(ctx, &mut state).await?;
+        let listener = match UnixListener::bind(CONTROL_SOCKET) {
+            Ok(l) => l,
+            Err(e) => {
+                teardown::undo_network(&handle, &state.network).await;
+                return Err(format!("cannot listen on the control socket: {e}"));
+            }
+        };
+        state.stage = Stage::Created;
+        ctx.store.save(&state).map_err(|e| e.to_string())?;
+        Ok(Self {
+            handle,
+            listener,
+            state,
+            state_dir,
+            tap,
+            inputs,
+            guest,
+        })
+    }
+
+    /// Undoes the network and removes the control socket.
+    async fn finish(&self, ctx: &Context) {
+        for problem in teardown::undo_network(&self.handle, &self.state.network).await {
+            ctx.logger.error(&problem);
+        }
+        let _ = std::fs::remove_file(self.state_dir.join(CONTROL_SOCKET));
+    }
+}
+
+/// Observes, plans and applies the network, recording each step before it
+/// is applied; on failure, undoes what was applied.
+async fn wire_network(
+    ctx: &Context,
+    state: &mut ContainerState,
+) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
+    tokio::spawn(conn);
+    let pod = observe::observe(&handle).await.map_err(|e| e.to_string())?;
+    let net_plan = plan::plan_tc(&pod, &state.id);
+    ctx.logger
+        .debug(&format!("pod interface {pod:?}; plan {net_plan:?}"));
+    let mut tap = None;
+    for step in &net_plan.steps {
+        state.network.push(step.clone());
+        ctx.store.save(state).map_err(|e| e.to_string())?;
+        match apply::apply(&handle, step).await {
+            Ok(fd) => tap = tap.or(fd),
+            Err(e) => {
+                teardown::undo_network(&handle, &state.network).await;
+                state.network.clear();
+                let _ = ctx.store.save(state);
+                return Err(format!("cannot set up the pod network: {e}"));
+            }
+        }
+    }
+    let tap = tap.ok_or("the network plan created no tap")?;
+    Ok((handle, tap, net_plan.guest))
+}
+
+impl Supervisor {
+    /// Serves until the VMM ends (or a stop before start); returns the exit code.
+    async fn event_loop(&mut self, ctx: &Context) -> i32 {
+        let mut stops = match StopSignals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.logger.error(&format!("cannot handle signals: {e}"));
+                return 1;
+            }
+        };
+        let mut vmm: Option<tokio::process::Child> = None;
+        let mut kill_at: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        self.answer(ctx, stream, &mut vmm).await;
+                    }
+                }
+                _ = stops.recv() => {
+                    if vmm.is_none() {
+                        return 128 + libc::SIGTERM;
+                    }
+                    let qmp = std::path::Path::new(QMP_SOCKET);
+                    if let Err(e) = crate::vmm::qmp::system_powerdown(qmp).await {
+                        ctx.logger.info(&format!("graceful shutdown request failed ({e}); stopping the VMM"));
+                    }
+                    let grace = Duration::from_secs(ctx.config.supervisor.stop_grace_seconds);
+                    kill_at.get_or_insert(tokio::time::Instant::now() + grace);
+                }
+                _ = sleep_until_opt(kill_at) => {
+                    if let Some(child) = vmm.as_mut() {
+                        let _ = child.start_kill();
+                    }
+                    kill_at = None;
+                }
+                status = wait_opt(vmm.as_mut()) => {
+                    let code = status.map(vmm_process::exit_code).unwrap_or(1);
+                    ctx.logger.info(&format!("VMM exited with status {code}"));
+                    return code;
+                }
+            }
+        }
+    }
+
+    async fn answer(
+        &mut self,
+        ctx: &Context,
+        stream: tokio::net::UnixStream,
+        vmm: &mut Option<tokio::process::Child>,
+    ) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (read, mut write) = stream.into_split();
+        let mut line = String::new();
+        if BufReader::new(read).read_line(&mut line).await.is_err() {
+            return;
+        }
+        let result = match Request::parse(&line) {
+            Some(Request::Start) if vmm.is_some() => {
+                Err("cannot start a container that has already started".into())
+            }
+            Some(Request::Start) => self.start_vmm(ctx).map(|child| *vmm = Some(child)),
+            None => Err(format!("unknown request {:?}", line.trim())),
+        };
+        let _ = write
+            .write_all(control::reply_line(&result).as_bytes())
+            .await;
+    }
+
+    fn start_vmm(&mut self, ctx: &Context) -> Result<tokio::process::Child, String> {
+        let plan = qemu_plan(
+            &self.inputs,
+            &self.state.unikernel,
+            &self.guest,
+            &ctx.config,
+            QMP_SOCKET.into(),
+        );
+        let argv = crate::vmm::qemu::argv(&plan);
+        let child =
+            vmm_process::spawn(&plan.binary, &argv, &self.tap).map_err(|e| e.to_string())?;
+        self.state.vmm = child.id().and_then(|pid| ProcessRef::of(pid as i32));
+        self.state.vmm_argv = std::iter::once(plan.binary.display().to_string())
+            .chain(argv)
+            .collect();
+        self.state.stage = Stage::Running;
+        ctx.store.save(&self.state).map_err(|e| e.to_string())?;
+        ctx.logger
+            .info(&format!("started VMM: {}", self.state.vmm_argv.join(" ")));
+        Ok(child)
+    }
+}
+
+/// The signals that ask a container to stop.
+struct StopSignals(Vec<tokio::signal::unix::Signal>);
+
+impl StopSignals {
+    fn new() -> std::io::Result<Self> {
+        let kinds = [
+            SignalKind::terminate(),
+            SignalKind::interrupt(),
+            SignalKind::hangup(),
+            SignalKind::quit(),
+        ];
+        kinds
+            .into_iter()
+            .map(signal)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    async fn recv(&mut self) {
+        let waits = self.0.iter_mut().map(|s| Box::pin(s.recv()));
+        futures::future::select_all(waits).await;
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_opt(
+    child: Option<&mut tokio::process::Child>,
+) -> std::io::Result<std::process::ExitStatus> {
+    match child {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
+    }
+}

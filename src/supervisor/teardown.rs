@@ -1,0 +1,65 @@
+//! Undoes what a container set up, from its recorded state: network steps
+//! (in the pod netns, in reverse) and cgroup directories. Used by the
+//! supervisor on exit, by a failed `create`, and by `delete` after a crash;
+//! every part is idempotent.
+
+use crate::net::apply;
+use crate::net::netns;
+use crate::net::steps::NetStep;
+use crate::state::ContainerState;
+use crate::supervisor::cgroup;
+
+/// Undoes `steps` in reverse with an existing netlink handle (current netns).
+pub async fn undo_network(handle: &rtnetlink::Handle, steps: &[NetStep]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for step in steps.iter().rev() {
+        if let Err(e) = apply::undo(handle, step).await {
+            problems.push(e.to_string());
+        }
+    }
+    problems
+}
+
+/// Undoes the network steps in the container's netns from outside it (a
+/// thread joins the netns, so the calling process stays where it is). A
+/// netns that no longer exists took everything with it.
+fn undo_network_from_outside(state: &ContainerState) -> Vec<String> {
+    let (Some(path), false) = (state.netns.clone(), state.network.is_empty()) else {
+        return Vec::new();
+    };
+    if !path.exists() {
+        return Vec::new();
+    }
+    let steps = state.network.clone();
+    let worker = std::thread::spawn(move || -> Vec<String> {
+        if let Err(e) = netns::join(&path, nix::sched::CloneFlags::CLONE_NEWNET) {
+            return vec![e.to_string()];
+        }
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return vec![e.to_string()],
+        };
+        rt.block_on(async {
+            match rtnetlink::new_connection() {
+                Ok((conn, handle, _)) => {
+                    tokio::spawn(conn);
+                    undo_network(&handle, &steps).await
+                }
+                Err(e) => vec![format!("netlink: {e}")],
+            }
+        })
+    });
+    worker
+        .join()
+        .unwrap_or_else(|_| vec!["network teardown panicked".into()])
+}
+
+/// Undoes everything recorded for a container whose processes are gone.
+pub fn teardown(state: &ContainerState) -> Vec<String> {
+    let mut problems = undo_network_from_outside(state);
+    problems.extend(cgroup::remove(&state.cgroups));
+    problems
+}
