@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::diagnostics;
 use crate::guest_pod::GuestPod;
 use crate::node::Node;
 
@@ -24,6 +25,7 @@ pub fn run(ukrun: &Path) -> bool {
         let pod = GuestPod::start(&node)?;
         Ok((pod, "handler ukrun".to_string()))
     }) else {
+        diagnostics::print(node.state_dir());
         return report.finish();
     };
     report.check("guest readiness line in its CRI log", || {
@@ -44,8 +46,11 @@ pub fn run(ukrun: &Path) -> bool {
     });
     report.check("teardown leaves nothing behind", || {
         pod.remove_and_check()?;
-        Ok(((), String::new()))
+        Ok(((), "no process, container state or guest plumbing left"))
     });
+    if report.failed > 0 {
+        diagnostics::print(node.state_dir());
+    }
     drop(node);
     report.finish()
 }

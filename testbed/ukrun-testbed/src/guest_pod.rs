@@ -10,6 +10,7 @@ use crate::netns::Netns;
 use crate::netstate;
 use crate::node::Node;
 use crate::pod::{Pod, UKRUN_HANDLER};
+use crate::procs::Process;
 use crate::{guest, wait};
 
 /// Longest an exec into the guest may take to be refused.
@@ -127,6 +128,10 @@ impl<'n> GuestPod<'n> {
     /// state or guest plumbing of the pod remains on the node.
     pub fn remove_and_check(self) -> Result<()> {
         let footprint = self.footprint()?;
+        ensure!(
+            footprint.processes().iter().any(Process::is_runtime),
+            "the leftover check does not see the running guest's qemu/ukrun, so it could not see them stay"
+        );
         self.pod
             .remove_container(&self.guest)
             .context("removing the guest")?;

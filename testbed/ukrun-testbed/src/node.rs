@@ -74,6 +74,18 @@ impl Node {
         })
     }
 
+    /// Starts a node, runs `scenario` on it and tears the node down; when
+    /// the scenario fails or panics, the node's logs are printed first
+    /// (teardown deletes them).
+    pub fn run(ukrun_bin: &Path, scenario: impl FnOnce(&Node) -> Result<()>) -> Result<()> {
+        let node = Node::start(ukrun_bin)?;
+        let outcome = scenario(&node);
+        if outcome.is_err() {
+            diagnostics::print(node.state_dir());
+        }
+        outcome
+    }
+
     /// The node's CRI client.
     pub fn cri(&self) -> &Cri {
         &self.cri

@@ -41,6 +41,13 @@ fn node_runs_runc_pods_and_cleans_up() -> Result<()> {
         footprint.add_pod(&pod)?;
         let web = pod.start(&web_server())?;
         footprint.add_container(&web);
+        // The leftover check must see a running pod, or it proves nothing.
+        ensure!(!footprint.processes().is_empty(), "processes unseen");
+        let in_ukrun_root = handler == UKRUN_HANDLER;
+        ensure!(
+            footprint.state().is_empty() != in_ukrun_root,
+            "state unseen"
+        );
 
         let out = node
             .cri()
