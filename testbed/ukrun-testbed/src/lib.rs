@@ -2,6 +2,7 @@
 //! its own network namespace, a CRI client to drive it like kubelet does,
 //! and the checks the tests and the `ukrun-testbed demo` share.
 
+pub mod bundle;
 pub mod cri;
 pub mod demo;
 pub mod diagnostics;
@@ -17,5 +18,7 @@ pub mod node_env;
 pub mod pod;
 pub mod procs;
 pub mod repo;
+pub mod runtime;
 pub mod script;
+pub mod topology;
 pub mod wait;

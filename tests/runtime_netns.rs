@@ -1,0 +1,328 @@
+//! ukrun driven directly (as the shim drives it) on real network namespaces
+//! shaped like CNI pods, with the Linux guest under qemu TCG: lifecycle,
+//! data path, cleanup after crashes, and refusals of bad input.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use ukrun_testbed::bundle::Bundle;
+use ukrun_testbed::guest::{HTTP_PORT, PAGE_TEXT, READY_MARKER};
+use ukrun_testbed::runtime::Runtime;
+use ukrun_testbed::topology::{Shape, Topology, POD_IP};
+use ukrun_testbed::{http, images, procs, wait};
+
+/// Everything one test needs; dropping it removes all of it.
+struct Fixture {
+    runtime: Runtime,
+    bundle: Bundle,
+    topo: Topology,
+}
+
+impl Fixture {
+    fn new(tag: &str, shape: Shape) -> Result<Self> {
+        let guest = images::build()?.join("guest");
+        let topo = Topology::new(tag, shape)?;
+        let work = std::env::temp_dir().join(format!("ukrun-it-{tag}-{}", std::process::id()));
+        let runtime = Runtime::new(Path::new(env!("CARGO_BIN_EXE_ukrun")), &work.join("rt"))?;
+        let bundle = Bundle::linux_guest(&work.join("bundle"), &guest, topo.pod_netns().path())?;
+        Ok(Fixture {
+            runtime,
+            bundle,
+            topo,
+        })
+    }
+
+    fn create(&self, id: &str) -> Result<()> {
+        let out = self.runtime.create(&self.bundle.dir, id)?;
+        ensure!(
+            out.status.success(),
+            "create {id} failed: {}",
+            self.runtime.last_error()
+        );
+        Ok(())
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        let out = self.runtime.run(&["start", id])?;
+        ensure!(
+            out.status.success(),
+            "start {id} failed: {}",
+            self.runtime.last_error()
+        );
+        Ok(())
+    }
+
+    fn wait_ready(&self, id: &str) -> Result<()> {
+        let console = self.runtime.console_path(id);
+        wait::poll(
+            "the guest's readiness line",
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || {
+                Ok(std::fs::read_to_string(&console)?
+                    .contains(READY_MARKER)
+                    .then_some(()))
+            },
+        )
+    }
+
+    fn fetch_from_node(&self) -> Result<String> {
+        let addr = format!("{POD_IP}:{HTTP_PORT}").parse()?;
+        self.topo.node_netns().within(move || {
+            wait::poll(
+                "the guest's page",
+                Duration::from_secs(20),
+                Duration::from_millis(200),
+                || http::get(addr, "/").map(Some),
+            )
+        })
+    }
+
+    /// ukrun and qemu processes that belong to this fixture.
+    fn processes(&self) -> Vec<String> {
+        let marks = [
+            self.runtime.dir.to_string_lossy().into_owned(),
+            self.bundle.dir.to_string_lossy().into_owned(),
+        ];
+        procs::all()
+            .into_iter()
+            .filter(|p| p.is_runtime() && marks.iter().any(|m| p.cmdline.contains(m.as_str())))
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    fn assert_nothing_left(&self, before: &str) -> Result<()> {
+        wait::poll(
+            "processes to exit",
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+            || Ok(self.processes().is_empty().then_some(())),
+        )?;
+        ensure!(
+            self.runtime.leftover_state().is_empty(),
+            "state left: {:?}",
+            self.runtime.leftover_state()
+        );
+        let after = self.topo.pod_network_view()?;
+        ensure!(
+            after == before,
+            "pod netns changed:\nbefore:\n{before}\nafter:\n{after}"
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn bridge_pod_guest_serves_pod_ip_and_stops_cleanly() -> Result<()> {
+    let fx = Fixture::new("br", Shape::Bridge { mtu: 1450 })?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    assert_eq!(fx.runtime.state("g1")?["status"], "created");
+    let pid: i32 = std::fs::read_to_string(fx.runtime.dir.join("g1.pid"))?
+        .trim()
+        .parse()?;
+    assert_eq!(fx.runtime.state("g1")?["pid"], pid);
+    fx.start("g1")?;
+    assert_eq!(fx.runtime.state("g1")?["status"], "running");
+    fx.wait_ready("g1")?;
+    assert!(fx.fetch_from_node()?.contains(PAGE_TEXT));
+    let argv = std::fs::read_to_string(fx.runtime.log_path())?;
+    assert!(
+        argv.contains("host_mtu=1450"),
+        "the guest learns the pod MTU: {argv}"
+    );
+    let out = fx.runtime.run(&["kill", "g1", "TERM"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    wait::poll(
+        "the container to stop",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || Ok((fx.runtime.state("g1")?["status"] == "stopped").then_some(())),
+    )?;
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)
+}
+
+#[test]
+fn calico_pod_guest_serves_pod_ip() -> Result<()> {
+    let fx = Fixture::new("ca", Shape::Calico)?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    fx.wait_ready("g1")?;
+    assert!(fx.fetch_from_node()?.contains(PAGE_TEXT));
+    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)
+}
+
+#[test]
+fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
+    let fx = Fixture::new("kl", Shape::Bridge { mtu: 1500 })?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    let out = fx.runtime.run(&["kill", "g1", "9"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    wait::poll(
+        "the VMM to die with its supervisor",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(fx.processes().is_empty().then_some(())),
+    )?;
+    assert_eq!(fx.runtime.state("g1")?["status"], "stopped");
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)?;
+    fx.create("g2")?;
+    fx.start("g2")?;
+    fx.wait_ready("g2")?;
+    assert!(
+        fx.fetch_from_node()?.contains(PAGE_TEXT),
+        "a new container in the same pod netns serves"
+    );
+    Ok(())
+}
+
+#[test]
+fn exec_is_refused_at_once_and_unknown_ids_go_to_runc() -> Result<()> {
+    let fx = Fixture::new("ex", Shape::Bridge { mtu: 1500 })?;
+    fx.create("g1")?;
+    let started = Instant::now();
+    let out = fx
+        .runtime
+        .run(&["exec", "--process", "/nonexistent.json", "--detach", "g1"])?;
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(fx
+        .runtime
+        .last_error()
+        .contains("exec is not supported for unikernel containers"));
+    let out = fx.runtime.run(&["pause", "g1"])?;
+    assert!(!out.status.success());
+    assert!(fx
+        .runtime
+        .last_error()
+        .contains("pause is not supported for unikernel containers"));
+    let out = fx.runtime.run(&["state", "not-ours"])?;
+    assert!(
+        !out.status.success(),
+        "runc answers for ids ukrun does not own"
+    );
+    assert!(
+        fx.runtime.last_error().contains("container does not exist"),
+        "{}",
+        fx.runtime.last_error()
+    );
+    let features: serde_json::Value =
+        serde_json::from_slice(&fx.runtime.run(&["features"])?.stdout)?;
+    assert!(features["ociVersionMax"].is_string());
+    Ok(())
+}
+
+/// A bad input: how to break the bundle or the pod, and what the error says.
+struct BadCase {
+    tag: &'static str,
+    shape: Shape,
+    edit: fn(&mut serde_json::Value),
+    expect: &'static str,
+}
+
+fn annotation(key: &'static str, value: &'static str) -> impl Fn(&mut serde_json::Value) {
+    move |c| c["annotations"][format!("com.urunc.unikernel.{key}")] = value.into()
+}
+
+#[test]
+fn bad_inputs_fail_create_with_one_line_and_leave_nothing() -> Result<()> {
+    let cases = [
+        BadCase {
+            tag: "b1",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("hypervisor", "bogus")(c),
+            expect: "unknown hypervisor \"bogus\"",
+        },
+        BadCase {
+            tag: "b2",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("binary", "/boot/../../etc/passwd")(c),
+            expect: "contains `..`",
+        },
+        BadCase {
+            tag: "b3",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("initrd", "/boot/missing.img")(c),
+            expect: "\"/boot/missing.img\" is missing",
+        },
+        BadCase {
+            tag: "b4",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("unikernelType", "unikraft")(c),
+            expect: "\"unikraft\" is not supported by ukrun yet",
+        },
+        BadCase {
+            tag: "b5",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| c["linux"]["namespaces"][0] = serde_json::json!({"type": "network"}),
+            expect: "no network namespace path",
+        },
+        BadCase {
+            tag: "b6",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 16777216}}),
+            expect: "memory limit of 16 MiB is below",
+        },
+        BadCase {
+            tag: "b7",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| c["process"]["terminal"] = true.into(),
+            expect: "terminal (tty) mode is not supported",
+        },
+        BadCase {
+            tag: "b8",
+            shape: Shape::Empty,
+            edit: |_| {},
+            expect: "no interface besides loopback",
+        },
+        BadCase {
+            tag: "b9",
+            shape: Shape::NoAddress,
+            edit: |_| {},
+            expect: "pod interface eth0 has no IPv4 address",
+        },
+        BadCase {
+            tag: "ba",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| c["hostname"] = "bad host".into(),
+            expect: "pod hostname \"bad host\" is not a valid DNS name",
+        },
+        BadCase {
+            tag: "bb",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| c["linux"]["namespaces"][0]["path"] = "/run/netns/ukrun-missing".into(),
+            expect: "cannot open namespace /run/netns/ukrun-missing",
+        },
+    ];
+    let mut failures = Vec::new();
+    for case in cases {
+        let fx = Fixture::new(case.tag, case.shape)?;
+        fx.bundle.edit(case.edit)?;
+        let before = fx.topo.pod_network_view()?;
+        let out = fx.runtime.create(&fx.bundle.dir, "bad")?;
+        let error = fx.runtime.last_error();
+        if out.status.success() || !error.contains(case.expect) || error.contains('\n') {
+            failures.push(format!(
+                "{}: exit {:?}, error {error:?}, expected {:?}",
+                case.tag,
+                out.status.code(),
+                case.expect
+            ));
+        }
+        if let Err(e) = fx.assert_nothing_left(&before) {
+            failures.push(format!("{}: {e:#}", case.tag));
+        }
+    }
+    ensure!(failures.is_empty(), "bad inputs:\n{}", failures.join("\n"));
+    Ok(())
+}
