@@ -91,16 +91,16 @@ impl Runtime {
             "ukrun state {id}: {}",
             self.last_error()
         );
-        Ok(serde_json::from_slice(&out.stdout).context("state output is not JSON")?)
+        serde_json::from_slice(&out.stdout).context("state output is not JSON")
     }
 
     /// The `msg` of the last `error` line in the log ("" if none).
     pub fn last_error(&self) -> String {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         text.lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["level"] == "error")
-            .last()
+            .find(|v| v["level"] == "error")
             .map(|v| v["msg"].as_str().unwrap_or_default().to_owned())
             .unwrap_or_default()
     }
