@@ -4,6 +4,8 @@
 pub mod annotations;
 pub mod pod_files;
 pub mod rootfs_path;
+#[cfg(test)]
+mod test_rootfs;
 pub mod unikernel;
 
 use std::collections::BTreeMap;

@@ -144,21 +144,11 @@ fn join(root: &Path, parts: &[std::ffi::OsString]) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::test_rootfs::TempRootfs;
     use std::os::unix::fs::symlink;
 
-    struct Rootfs(PathBuf);
-    impl Drop for Rootfs {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn rootfs(tag: &str) -> Rootfs {
-        let dir = std::env::temp_dir().join(format!("ukrun-rootfs-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("boot")).unwrap();
-        std::fs::write(dir.join("boot/vmlinux"), b"k").unwrap();
-        Rootfs(dir)
+    fn rootfs(tag: &str) -> TempRootfs {
+        TempRootfs::new(&format!("rp-{tag}"))
     }
 
     #[test]

@@ -114,20 +114,10 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
 mod tests {
     use super::*;
     use crate::spec::annotations::*;
+    use crate::spec::test_rootfs::TempRootfs;
 
-    struct Rootfs(PathBuf);
-    impl Drop for Rootfs {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn rootfs(tag: &str) -> Rootfs {
-        let dir = std::env::temp_dir().join(format!("ukrun-uk-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("boot")).unwrap();
-        std::fs::write(dir.join("boot/vmlinux"), b"k").unwrap();
-        std::fs::write(dir.join("boot/initrd.img"), b"i").unwrap();
-        Rootfs(dir)
+    fn rootfs(tag: &str) -> TempRootfs {
+        TempRootfs::new(&format!("uk-{tag}"))
     }
 
     fn values(pairs: &[(&str, &str)]) -> UruncValues {
