@@ -141,7 +141,10 @@ fn bridge_pod_guest_serves_pod_ip_and_stops_cleanly() -> Result<()> {
         || Ok((fx.runtime.state("g1")?["status"] == "stopped").then_some(())),
     )?;
     let log = std::fs::read_to_string(fx.runtime.log_path())?;
-    assert!(!log.contains("graceful shutdown request failed"), "QMP power-down reached qemu: {log}");
+    assert!(
+        !log.contains("graceful shutdown request failed"),
+        "QMP power-down reached qemu: {log}"
+    );
     let out = fx.runtime.run(&["delete", "g1"])?;
     assert!(out.status.success(), "{}", fx.runtime.last_error());
     fx.assert_nothing_left(&before)
