@@ -23,6 +23,13 @@ fn on_node(scenario: impl FnOnce(&Node) -> Result<()>) -> Result<()> {
 fn guest_pod_runs_and_serves_http() -> Result<()> {
     on_node(|node| {
         let pod = GuestPod::start(node)?;
+        ensure!(pod.pod.is_ready()?, "the sandbox is not SANDBOX_READY");
+        for (what, id) in [("sandbox", &pod.pod.id), ("sidecar", &pod.sidecar)] {
+            ensure!(
+                node.delegated_to_runc(id),
+                "ukrun did not hand the {what} to runc"
+            );
+        }
         pod.wait_ready()?;
         let page = pod.fetch_page()?;
         ensure!(page.contains(guest::PAGE_TEXT), "page: {page:?}");

@@ -106,6 +106,18 @@ impl Node {
         self.state_dir().join("ukrun-root")
     }
 
+    /// Whether container `id` of the `ukrun` handler was handed to runc:
+    /// runc keeps a container's state at `<root>/<namespace>/<id>/state.json`,
+    /// and under ukrun's root only runc writes that layout.
+    pub fn delegated_to_runc(&self, id: &str) -> bool {
+        let Ok(namespaces) = std::fs::read_dir(self.ukrun_root()) else {
+            return false;
+        };
+        namespaces
+            .flatten()
+            .any(|ns| ns.path().join(id).join("state.json").is_file())
+    }
+
     /// A log folder for pod `name`, created on demand.
     pub fn pod_log_dir(&self, name: &str) -> Result<PathBuf> {
         let dir = self.state_dir().join("pods").join(name);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use k8s_cri::v1::ContainerState;
+use k8s_cri::v1::{ContainerState, PodSandboxState};
 
 use crate::cri::{ContainerSpec, Cri, PodSpec};
 use crate::netns::Netns;
@@ -108,6 +108,13 @@ impl<'n> Pod<'n> {
     /// Where the CRI writes `container`'s log.
     pub fn log_path(&self, container: &ContainerSpec) -> PathBuf {
         self.spec.log_directory.join(&container.log_path)
+    }
+
+    /// Whether the sandbox is SANDBOX_READY.
+    pub fn is_ready(&self) -> Result<bool> {
+        let status = self.cri().pod_status(&self.id)?.status;
+        let state = status.map(|s| s.state).unwrap_or_default();
+        Ok(state == PodSandboxState::SandboxReady as i32)
     }
 
     /// The pod's IP.
