@@ -14,11 +14,10 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
-    ContainerState, ContainerStatus, ContainerStatusRequest, CreateContainerRequest,
-    ExecSyncRequest, ImageSpec, ImageStatusRequest, ListPodSandboxRequest, PodSandboxStatusRequest,
-    PodSandboxStatusResponse, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
-    VersionRequest,
+    ContainerStatus, ContainerStatusRequest, CreateContainerRequest, ExecSyncRequest, ImageSpec,
+    ImageStatusRequest, ListPodSandboxRequest, PodSandboxStatusRequest, PodSandboxStatusResponse,
+    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest, VersionRequest,
 };
 use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
@@ -285,13 +284,6 @@ impl Cri {
         answer
             .status
             .with_context(|| format!("ContainerStatus {id}: empty answer"))
-    }
-
-    /// The container's state, e.g. [`ContainerState::ContainerRunning`].
-    pub fn container_state(&self, id: &str) -> Result<ContainerState> {
-        let status = self.container_status(id)?;
-        ContainerState::try_from(status.state)
-            .map_err(|_| anyhow!("container {id} has unknown state {}", status.state))
     }
 
     /// Runs one call on the client's runtime under `deadline`; a gRPC error

@@ -1,6 +1,15 @@
 //! Test bed for ukrun's end-to-end tests: a hermetic containerd "node" in
 //! its own network namespace, a CRI client to drive it like kubelet does,
 //! and the checks the tests and the `ukrun-testbed demo` share.
+//!
+//! Needs root and the Debian packages of `testbed/install-deps.sh`. Images
+//! are built (and cached) in `testbed/out`; every node lives under
+//! `/run/ukrun-testbed/<name>` and is removed when its [`node::Node`] drops.
+//!
+//! - `cargo test --test cri_pod` (repo root): ukrun's end-to-end tests.
+//! - `cargo test -p ukrun-testbed`: the test bed itself, with plain runc.
+//! - `cargo run -p ukrun-testbed -- demo --ukrun target/debug/ukrun`: one
+//!   guest pod end to end, one PASS/FAIL line per check.
 
 pub mod bundle;
 pub mod cri;
