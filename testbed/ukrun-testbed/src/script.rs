@@ -42,7 +42,7 @@ pub fn run(relative: &str, args: &[&Path], log: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The last [`TAIL_LINES`] lines of a text file (empty if unreadable).
+/// The last `TAIL_LINES` (30) lines of a text file (empty if unreadable).
 pub fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
