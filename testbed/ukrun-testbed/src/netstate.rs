@@ -1,6 +1,6 @@
 //! What a network namespace holds (links, addresses, routes, rules, qdiscs,
-//! nftables) as comparable text, to prove a runtime put it back the way it
-//! found it.
+//! nftables, forwarding and per-interface IPv4 sysctls) as comparable text,
+//! to prove a runtime put it back the way it found it.
 
 use anyhow::Result;
 
@@ -16,6 +16,12 @@ const VIEWS: &[&[&str]] = &[
     &["ip", "-4", "rule", "show"],
     &["tc", "qdisc", "show"],
     &["nft", "list", "ruleset"],
+    &[
+        "sysctl",
+        "-a",
+        "--pattern",
+        r"^net\.ipv4\.(ip_forward|conf\.)",
+    ],
 ];
 
 /// qdisc kinds the kernel attaches by itself; any other kind (ingress,
