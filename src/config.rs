@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::net::Ipv4Addr;
+
 use serde::Deserialize;
+
+use crate::net::plan::NetworkMode;
 
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ukrun/config.toml";
@@ -22,6 +26,28 @@ pub struct Config {
     pub qemu: QemuConfig,
     /// Supervisor settings.
     pub supervisor: SupervisorConfig,
+    /// Pod network settings.
+    pub network: NetworkConfig,
+}
+
+/// How guests are wired to the pod network.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Mode when the container does not choose one (`ukrun.dev/network-mode`).
+    pub mode: NetworkMode,
+    /// Link-local address the guest uses as its gateway in routed mode
+    /// (and, later, to reach the pod's loopback).
+    pub pod_loopback: Ipv4Addr,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            mode: NetworkMode::Routed,
+            pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
+        }
+    }
 }
 
 /// How ukrun runs qemu.
@@ -101,6 +127,14 @@ pub enum ConfigError {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// A value is out of range.
+    #[error("invalid config file {path}: {message}")]
+    Invalid {
+        /// File path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The file is not valid TOML for this schema.
     #[error("invalid config file {path}: {message}")]
     Parse {
@@ -133,10 +167,20 @@ impl Config {
 
     /// Parses configuration text; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.message().to_owned(),
-        })
+        })?;
+        if !config.network.pod_loopback.is_link_local() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: format!(
+                    "network.pod_loopback {} is not a link-local IPv4 address (169.254.0.0/16)",
+                    config.network.pod_loopback
+                ),
+            });
+        }
+        Ok(config)
     }
 
     /// The runc binary to hand ordinary containers to.
@@ -166,6 +210,23 @@ mod tests {
         assert_eq!(c.qemu.machine, Machine::Q35);
         assert_eq!(c.qemu.default_memory_mib, 256);
         assert_eq!(c.supervisor.stop_grace_seconds, 3);
+    }
+
+    #[test]
+    fn network_section() {
+        let c = Config::parse("", Path::new("x")).unwrap();
+        assert_eq!(c.network.mode, NetworkMode::Routed);
+        assert_eq!(c.network.pod_loopback, Ipv4Addr::new(169, 254, 1, 1));
+        let c = Config::parse(
+            "[network]\nmode = \"tc\"\npod_loopback = \"169.254.7.7\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.network.mode, NetworkMode::Tc);
+        assert_eq!(c.network.pod_loopback, Ipv4Addr::new(169, 254, 7, 7));
+        let e =
+            Config::parse("[network]\npod_loopback = \"10.0.0.1\"\n", Path::new("/c")).unwrap_err();
+        assert!(e.to_string().contains("not a link-local"), "{e}");
     }
 
     #[test]

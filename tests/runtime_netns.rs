@@ -10,7 +10,7 @@ use ukrun_testbed::bundle::Bundle;
 use ukrun_testbed::guest::{HTTP_PORT, PAGE_TEXT, READY_MARKER};
 use ukrun_testbed::runtime::Runtime;
 use ukrun_testbed::topology::{Shape, Topology, POD_IP};
-use ukrun_testbed::{http, images, procs, wait};
+use ukrun_testbed::{http, images, procs, sidecar, wait};
 
 /// Everything one test needs; dropping it removes all of it.
 struct Fixture {
@@ -146,6 +146,77 @@ fn bridge_pod_guest_serves_pod_ip_and_stops_cleanly() -> Result<()> {
         "QMP power-down reached qemu: {log}"
     );
     let out = fx.runtime.run(&["delete", "g1"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)
+}
+
+#[test]
+fn tc_mode_guest_serves_on_both_shapes() -> Result<()> {
+    for (tag, shape) in [("tb", Shape::Bridge { mtu: 1450 }), ("tk", Shape::Calico)] {
+        let fx = Fixture::new(tag, shape)?;
+        fx.bundle
+            .edit(|c| c["annotations"]["ukrun.dev/network-mode"] = "tc".into())?;
+        let before = fx.topo.pod_network_view()?;
+        fx.create("g1")?;
+        let view = fx.topo.pod_network_view()?;
+        ensure!(
+            view.contains("ingress"),
+            "{tag}: tc mode adds ingress qdiscs: {view}"
+        );
+        fx.start("g1")?;
+        fx.wait_ready("g1")?;
+        ensure!(
+            fx.fetch_from_node()?.contains(PAGE_TEXT),
+            "{tag}: guest page"
+        );
+        let out = fx.runtime.run(&["delete", "--force", "g1"])?;
+        ensure!(out.status.success(), "{}", fx.runtime.last_error());
+        fx.assert_nothing_left(&before)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn routed_mode_sidecars_keep_their_network_and_netfilter_sees_the_guest() -> Result<()> {
+    let fx = Fixture::new("sc", Shape::Bridge { mtu: 1500 })?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    fx.wait_ready("g1")?;
+    assert!(fx.fetch_from_node()?.contains(PAGE_TEXT));
+    let pod = fx.topo.pod_netns();
+    let node = fx.topo.node_netns();
+    pod.run("nft", &["add table ip probe; add chain ip probe guest_in { type filter hook forward priority 0; }; add rule ip probe guest_in ip daddr 10.77.0.2 counter"])?;
+    // (1) a sidecar opens a TCP connection to a node service and gets its answer
+    let node_service = sidecar::serve_tcp_once(&node, "10.77.0.1:7001", b"from-node")?;
+    let answer = pod.within(|| sidecar::read_tcp("10.77.0.1:7001".parse()?))?;
+    assert_eq!(answer, "from-node");
+    node_service.join().expect("node service")?;
+    // (2) a sidecar listens on a port that the node reaches
+    let sidecar_listener = sidecar::serve_tcp_once(&pod, "0.0.0.0:7002", b"from-sidecar")?;
+    let answer = node.within(|| sidecar::read_tcp(format!("{POD_IP}:7002").parse()?))?;
+    assert_eq!(answer, "from-sidecar");
+    sidecar_listener.join().expect("sidecar listener")?;
+    // (3) a sidecar's UDP exchange (a DNS-like query) is answered to the sidecar, not the guest
+    let node_udp = sidecar::echo_udp_once(&node, "10.77.0.1:7053")?;
+    let echoed = pod.within(|| sidecar::ask_udp("10.77.0.1:7053".parse()?, b"query"))?;
+    assert_eq!(echoed, "query");
+    node_udp.join().expect("node udp")?;
+    // the guest still serves, and netfilter in the pod netns counted its packets
+    assert!(fx.fetch_from_node()?.contains(PAGE_TEXT));
+    let counters = pod.run("nft", &["list", "table", "ip", "probe"])?;
+    let packets: u64 = counters
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        packets > 0,
+        "forwarded guest packets are counted: {counters}"
+    );
+    pod.run("nft", &["delete", "table", "ip", "probe"])?;
+    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
     assert!(out.status.success(), "{}", fx.runtime.last_error());
     fx.assert_nothing_left(&before)
 }

@@ -1,13 +1,18 @@
-//! Applies and undoes plan steps with netlink in the current netns. Undo is
-//! idempotent: a step whose object is already gone counts as undone.
+//! Applies and undoes plan steps with netlink (and nft, sysctl) in the
+//! current netns. Undo is idempotent: a step whose object is already gone
+//! counts as undone.
 
+use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::tc::TcHandle;
 use rtnetlink::{Handle, LinkUnspec};
 
+use super::nft::{self, NftError};
+use super::routing::{host_route, local_rule, rule_message};
 use super::steps::NetStep;
+use super::sysctl::{self, SysctlError};
 use super::tap::{create_tap, TapError};
 
 /// Priority of ukrun's tc filters (distinct from the usual CNI priorities).
@@ -28,6 +33,15 @@ pub enum ApplyError {
     /// The pod interface already has an ingress qdisc.
     #[error("{0} already has an ingress qdisc (another guest or a traffic shaper in this pod?): tc mode needs it for itself")]
     QdiscTaken(String),
+    /// The local rule is not where the kernel puts it.
+    #[error("the pod netns has no `lookup local` rule at priority {0} (another routed guest in this pod?)")]
+    LocalRuleMoved(u32),
+    /// A sysctl failed.
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+    /// nft failed.
+    #[error(transparent)]
+    Nft(#[from] NftError),
     /// Netlink refused a request.
     #[error("{step}: {message}")]
     Netlink {
@@ -38,40 +52,34 @@ pub enum ApplyError {
     },
 }
 
-/// Applies one step; a `Tap` step returns the descriptor that keeps it alive.
-pub async fn apply(handle: &Handle, step: &NetStep) -> Result<Option<OwnedFd>, ApplyError> {
+/// Applies one step; a `Tap` step returns the descriptor that keeps it
+/// alive, a `Sysctl` step records the value it replaced.
+pub async fn apply(handle: &Handle, step: &mut NetStep) -> Result<Option<OwnedFd>, ApplyError> {
+    let what = step.describe();
     let fail = |e: rtnetlink::Error| ApplyError::Netlink {
-        step: step.describe(),
+        step: what.clone(),
         message: e.to_string(),
     };
     match step {
         NetStep::Tap { name, mtu } => {
             let fd = create_tap(name)?;
-            let index = index_of(handle, name)
-                .await?
-                .ok_or_else(|| ApplyError::NoInterface(name.clone()))?;
+            let index = require_index(handle, name).await?;
             let msg = LinkUnspec::new_with_index(index).mtu(*mtu).up().build();
             handle.link().set(msg).execute().await.map_err(fail)?;
-            Ok(Some(fd))
+            return Ok(Some(fd));
         }
         NetStep::IngressQdisc { interface } => {
-            let index = index_of(handle, interface)
-                .await?
-                .ok_or_else(|| ApplyError::NoInterface(interface.clone()))?;
+            let index = require_index(handle, interface).await?;
             match handle.qdisc().add(index as i32).ingress().execute().await {
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {
-                    Err(ApplyError::QdiscTaken(interface.clone()))
+                    return Err(ApplyError::QdiscTaken(interface.clone()))
                 }
-                other => other.map(|_| None).map_err(fail),
+                other => other.map_err(fail)?,
             }
         }
         NetStep::Redirect { from, to } => {
-            let from_index = index_of(handle, from)
-                .await?
-                .ok_or_else(|| ApplyError::NoInterface(from.clone()))?;
-            let to_index = index_of(handle, to)
-                .await?
-                .ok_or_else(|| ApplyError::NoInterface(to.clone()))?;
+            let from_index = require_index(handle, from).await?;
+            let to_index = require_index(handle, to).await?;
             handle
                 .traffic_filter(from_index as i32)
                 .add()
@@ -83,19 +91,80 @@ pub async fn apply(handle: &Handle, step: &NetStep) -> Result<Option<OwnedFd>, A
                 .execute()
                 .await
                 .map_err(fail)?;
-            Ok(None)
         }
+        NetStep::Address { interface, address } => {
+            let index = require_index(handle, interface).await?;
+            handle
+                .address()
+                .add(index, IpAddr::V4(*address), 32)
+                .execute()
+                .await
+                .map_err(fail)?;
+        }
+        NetStep::Sysctl {
+            key,
+            value,
+            previous,
+        } => {
+            *previous = Some(sysctl::read(key)?);
+            sysctl::write(key, value)?;
+        }
+        NetStep::Route {
+            table,
+            destination,
+            interface,
+            source,
+        } => {
+            let index = require_index(handle, interface).await?;
+            handle
+                .route()
+                .add(host_route(*table, *destination, index, *source))
+                .execute()
+                .await
+                .map_err(fail)?;
+        }
+        NetStep::Rule(rule) => {
+            let mut req = handle.rule().add();
+            *req.message_mut() = rule_message(rule);
+            req.execute().await.map_err(fail)?;
+        }
+        NetStep::LocalRule { from, to } => {
+            let mut req = handle.rule().add();
+            *req.message_mut() = rule_message(&local_rule(*to));
+            match req.execute().await {
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                other => other.map_err(fail)?,
+            }
+            match handle
+                .rule()
+                .del(rule_message(&local_rule(*from)))
+                .execute()
+                .await
+            {
+                Err(e) if errno(&e) == Some(libc::ENOENT) => {
+                    return Err(ApplyError::LocalRuleMoved(*from))
+                }
+                other => other.map_err(fail)?,
+            }
+        }
+        NetStep::Nftables { ruleset, .. } => nft::load(ruleset)?,
     }
+    Ok(None)
 }
 
 /// Undoes one step; objects that are already gone are fine.
 pub async fn undo(handle: &Handle, step: &NetStep) -> Result<(), ApplyError> {
+    let what = format!("undo {}", step.describe());
     let fail = |e: rtnetlink::Error| ApplyError::Netlink {
-        step: format!("undo {}", step.describe()),
+        step: what.clone(),
         message: e.to_string(),
     };
-    let gone =
-        |e: &rtnetlink::Error| matches!(errno(e), Some(libc::ENOENT | libc::ENODEV | libc::EINVAL));
+    let gone = |e: &rtnetlink::Error| {
+        matches!(
+            errno(e),
+            Some(libc::ENOENT | libc::ENODEV | libc::EINVAL | libc::ESRCH | libc::EADDRNOTAVAIL)
+        )
+    };
     let result = match step {
         NetStep::Tap { name, .. } => match index_of(handle, name).await? {
             Some(index) => handle.link().del(index).execute().await,
@@ -113,11 +182,78 @@ pub async fn undo(handle: &Handle, step: &NetStep) -> Result<(), ApplyError> {
         // The filter lives under ukrun's own ingress qdisc (apply refuses a
         // qdisc it did not create) and goes with it.
         NetStep::Redirect { .. } => Ok(()),
+        NetStep::Address { interface, address } => match index_of(handle, interface).await? {
+            Some(index) => delete_address(handle, index, *address).await,
+            None => Ok(()),
+        },
+        NetStep::Sysctl { key, previous, .. } => {
+            return match previous.as_deref().map(|p| sysctl::write(key, p)) {
+                Some(Err(e)) if !sysctl::is_missing(&e) => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
+        NetStep::Route {
+            table,
+            destination,
+            interface,
+            source,
+        } => match index_of(handle, interface).await? {
+            Some(index) => {
+                handle
+                    .route()
+                    .del(host_route(*table, *destination, index, *source))
+                    .execute()
+                    .await
+            }
+            None => Ok(()),
+        },
+        NetStep::Rule(rule) => handle.rule().del(rule_message(rule)).execute().await,
+        NetStep::LocalRule { from, to } => {
+            let mut req = handle.rule().add();
+            *req.message_mut() = rule_message(&local_rule(*from));
+            match req.execute().await {
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                other => other.map_err(fail)?,
+            }
+            handle
+                .rule()
+                .del(rule_message(&local_rule(*to)))
+                .execute()
+                .await
+        }
+        NetStep::Nftables { table, .. } => {
+            return nft::delete_table(table).map_err(ApplyError::from)
+        }
     };
     match result {
         Err(e) if !gone(&e) => Err(fail(e)),
         _ => Ok(()),
     }
+}
+
+async fn delete_address(
+    handle: &Handle,
+    index: u32,
+    address: std::net::Ipv4Addr,
+) -> Result<(), rtnetlink::Error> {
+    let found: Vec<_> = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .set_address_filter(IpAddr::V4(address))
+        .execute()
+        .try_collect()
+        .await?;
+    for message in found {
+        handle.address().del(message).execute().await?;
+    }
+    Ok(())
+}
+
+async fn require_index(handle: &Handle, name: &str) -> Result<u32, ApplyError> {
+    index_of(handle, name)
+        .await?
+        .ok_or_else(|| ApplyError::NoInterface(name.to_owned()))
 }
 
 /// The index of interface `name`, `None` when it does not exist.

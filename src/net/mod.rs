@@ -3,9 +3,12 @@
 
 pub mod apply;
 pub mod netns;
+pub mod nft;
 pub mod observe;
 pub mod plan;
+pub mod routing;
 pub mod steps;
+pub mod sysctl;
 pub mod tap;
 
 use std::net::Ipv4Addr;

@@ -5,8 +5,41 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::steps::NetStep;
+use super::nft;
+use super::steps::{NetStep, RoutingRule};
 use super::PodInterface;
+
+/// How the guest is wired to the pod network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Every packet redirected between pod interface and tap (tc mirred):
+    /// fastest, but sidecars lose their network.
+    Tc,
+    /// The pod netns routes between pod interface and tap; sidecars keep
+    /// their connections and listeners, netfilter sees the guest.
+    Routed,
+}
+
+impl NetworkMode {
+    /// Parses the annotation value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "tc" => Some(Self::Tc),
+            "routed" => Some(Self::Routed),
+            _ => None,
+        }
+    }
+}
+
+/// Routing table that sends the pod IP to the tap (routed mode).
+pub const GUEST_TABLE: u32 = 7547;
+/// The kernel's local routing table.
+pub const LOCAL_TABLE: u32 = 255;
+/// Priority of the rule sending guest-marked packets to the guest.
+pub const GUEST_RULE_PRIORITY: u32 = 20;
+/// Where the `lookup local` rule moves to (from 0), below ukrun's rules.
+pub const LOCAL_RULE_PRIORITY: u32 = 100;
 
 /// The guest's network configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +115,83 @@ pub fn plan_tc(pod: &PodInterface, container_id: &str) -> NetPlan {
     }
 }
 
+/// Plans routed mode: the pod IP stays on the pod interface; the guest gets
+/// it as a /32 behind the pod-loopback address, which the tap holds; marks
+/// and policy routing send everything for the pod IP to the guest except
+/// the sidecars' connections, which stay local.
+pub fn plan_routed(pod: &PodInterface, container_id: &str, pod_loopback: Ipv4Addr) -> NetPlan {
+    let tap = tap_name(container_id);
+    let sysctl = |key: String, value: &str| NetStep::Sysctl {
+        key,
+        value: value.to_owned(),
+        previous: None,
+    };
+    let tap_conf = |name: &str, value: &str| sysctl(format!("net/ipv4/conf/{tap}/{name}"), value);
+    let table = nft::table_name(&tap);
+    let steps = vec![
+        NetStep::Tap {
+            name: tap.clone(),
+            mtu: pod.mtu,
+        },
+        NetStep::Address {
+            interface: tap.clone(),
+            address: pod_loopback,
+        },
+        sysctl("net/ipv4/ip_forward".into(), "1"),
+        tap_conf("accept_local", "1"),
+        tap_conf("route_localnet", "1"),
+        tap_conf("proxy_arp", "1"),
+        tap_conf("rp_filter", "2"),
+        sysctl(format!("net/ipv4/neigh/{tap}/proxy_delay"), "0"),
+        sysctl(format!("net/ipv4/conf/{}/arp_ignore", pod.name), "1"),
+        NetStep::Route {
+            table: GUEST_TABLE,
+            destination: pod.ipv4,
+            interface: tap.clone(),
+            source: pod_loopback,
+        },
+        NetStep::Nftables {
+            ruleset: nft::routed_ruleset(&table, &pod.name, pod.ipv4, pod_loopback),
+            table,
+        },
+        NetStep::LocalRule {
+            from: 0,
+            to: LOCAL_RULE_PRIORITY,
+        },
+        NetStep::Rule(RoutingRule {
+            priority: GUEST_RULE_PRIORITY,
+            fwmark: Some(nft::GUEST_MARK),
+            iif: None,
+            to: None,
+            table: GUEST_TABLE,
+        }),
+    ];
+    NetPlan {
+        tap,
+        guest: GuestNet {
+            ip: pod.ipv4,
+            prefix: 32,
+            gateway: Some(pod_loopback),
+            mac: pod.mac,
+            mtu: pod.mtu,
+        },
+        steps,
+    }
+}
+
+/// Plans the given mode.
+pub fn plan(
+    mode: NetworkMode,
+    pod: &PodInterface,
+    container_id: &str,
+    pod_loopback: Ipv4Addr,
+) -> NetPlan {
+    match mode {
+        NetworkMode::Tc => plan_tc(pod, container_id),
+        NetworkMode::Routed => plan_routed(pod, container_id, pod_loopback),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +234,55 @@ mod tests {
         let plan = plan_tc(&p, "c1");
         assert_eq!(plan.guest.prefix, 32);
         assert_eq!(plan.guest.gateway, Some(Ipv4Addr::new(169, 254, 1, 1)));
+    }
+
+    #[test]
+    fn routed_guest_is_a_host_behind_the_pod_loopback_address() {
+        let p = pod(24, Some(Ipv4Addr::new(10, 88, 0, 1)), 1450);
+        let plan = plan_routed(&p, "c1", Ipv4Addr::new(169, 254, 1, 1));
+        assert_eq!(plan.guest.ip, p.ipv4);
+        assert_eq!(plan.guest.prefix, 32);
+        assert_eq!(plan.guest.gateway, Some(Ipv4Addr::new(169, 254, 1, 1)));
+        assert_eq!(plan.guest.mtu, 1450);
+        assert_eq!(plan.guest.mac, p.mac);
+    }
+
+    #[test]
+    fn routed_steps_build_the_path_before_the_rules_flip_traffic() {
+        let plan = plan_routed(
+            &pod(32, Some(Ipv4Addr::new(169, 254, 1, 1)), 1500),
+            "c1",
+            Ipv4Addr::new(169, 254, 1, 1),
+        );
+        let described: Vec<String> = plan.steps.iter().map(NetStep::describe).collect();
+        assert_eq!(
+            described,
+            vec![
+                "tap uk-c1 (mtu 1500)",
+                "address 169.254.1.1/32 on uk-c1",
+                "sysctl net/ipv4/ip_forward=1",
+                "sysctl net/ipv4/conf/uk-c1/accept_local=1",
+                "sysctl net/ipv4/conf/uk-c1/route_localnet=1",
+                "sysctl net/ipv4/conf/uk-c1/proxy_arp=1",
+                "sysctl net/ipv4/conf/uk-c1/rp_filter=2",
+                "sysctl net/ipv4/neigh/uk-c1/proxy_delay=0",
+                "sysctl net/ipv4/conf/net1/arp_ignore=1",
+                "route 10.88.0.5/32 dev uk-c1 src 169.254.1.1 table 7547",
+                "nftables table ip ukrun_uk_c1",
+                "local rule priority 0 -> 100",
+                "rule priority 20 lookup 7547",
+            ]
+        );
+        assert!(
+            matches!(&plan.steps[12], NetStep::Rule(r) if r.fwmark == Some(nft::GUEST_MARK) && r.iif.is_none())
+        );
+    }
+
+    #[test]
+    fn mode_names() {
+        assert_eq!(NetworkMode::parse("tc"), Some(NetworkMode::Tc));
+        assert_eq!(NetworkMode::parse("routed"), Some(NetworkMode::Routed));
+        assert_eq!(NetworkMode::parse("bridge"), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The changes ukrun makes in a pod netns, as data: the plan lists them, the
 //! state records them as they are applied, and undo walks them backwards.
 
+use std::net::Ipv4Addr;
+
 use serde::{Deserialize, Serialize};
 
 /// One change in the pod netns.
@@ -27,6 +29,65 @@ pub enum NetStep {
         /// Interface the packets leave by.
         to: String,
     },
+    /// An IPv4 address (/32) on an interface.
+    Address {
+        /// Interface name.
+        interface: String,
+        /// The address.
+        address: Ipv4Addr,
+    },
+    /// A sysctl value; `previous` is filled in when applied, and restored.
+    Sysctl {
+        /// Path under /proc/sys (e.g. `net/ipv4/ip_forward`).
+        key: String,
+        /// Value to set.
+        value: String,
+        /// Value found before, restored on undo.
+        previous: Option<String>,
+    },
+    /// A host route in a routing table.
+    Route {
+        /// Routing table.
+        table: u32,
+        /// Destination (/32).
+        destination: Ipv4Addr,
+        /// Output interface.
+        interface: String,
+        /// Preferred source address.
+        source: Ipv4Addr,
+    },
+    /// A policy routing rule.
+    Rule(RoutingRule),
+    /// The kernel's `lookup local` rule moved from one priority to another,
+    /// so rules can be placed before it.
+    LocalRule {
+        /// Priority it had.
+        from: u32,
+        /// Priority it gets.
+        to: u32,
+    },
+    /// An nftables table ukrun owns (deleting it removes all its chains).
+    Nftables {
+        /// Table name (family `ip`).
+        table: String,
+        /// The ruleset text loaded with `nft -f -`.
+        ruleset: String,
+    },
+}
+
+/// A policy routing rule: `from all [fwmark M/M] [iif I] [to D/32] lookup T`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingRule {
+    /// Priority.
+    pub priority: u32,
+    /// Firewall mark (matched under the same mask).
+    pub fwmark: Option<u32>,
+    /// Input interface.
+    pub iif: Option<String>,
+    /// Destination host.
+    pub to: Option<Ipv4Addr>,
+    /// Table looked up.
+    pub table: u32,
 }
 
 impl NetStep {
@@ -36,6 +97,21 @@ impl NetStep {
             NetStep::Tap { name, mtu } => format!("tap {name} (mtu {mtu})"),
             NetStep::IngressQdisc { interface } => format!("ingress qdisc on {interface}"),
             NetStep::Redirect { from, to } => format!("tc redirect {from} -> {to}"),
+            NetStep::Address { interface, address } => {
+                format!("address {address}/32 on {interface}")
+            }
+            NetStep::Sysctl { key, value, .. } => format!("sysctl {key}={value}"),
+            NetStep::Route {
+                table,
+                destination,
+                interface,
+                source,
+            } => {
+                format!("route {destination}/32 dev {interface} src {source} table {table}")
+            }
+            NetStep::Rule(r) => format!("rule priority {} lookup {}", r.priority, r.table),
+            NetStep::LocalRule { from, to } => format!("local rule priority {from} -> {to}"),
+            NetStep::Nftables { table, .. } => format!("nftables table ip {table}"),
         }
     }
 }

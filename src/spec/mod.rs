@@ -2,6 +2,7 @@
 //! unikernel (urunc's annotations or urunc.json) or a container for runc.
 
 pub mod annotations;
+pub mod knobs;
 pub mod pod_files;
 pub mod rootfs_path;
 #[cfg(test)]

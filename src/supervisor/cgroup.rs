@@ -126,16 +126,29 @@ fn inherit_cpuset(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Removes cgroup directories, deepest first (empty once their processes
-/// are gone); gone ones are fine.
+/// How long removal waits for exited processes to leave a cgroup (a zombie
+/// counts as a member until its parent reaps it).
+const REMOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Removes cgroup directories, deepest first; gone ones are fine, busy ones
+/// are retried until [`REMOVE_WAIT`] runs out.
 pub fn remove(dirs: &[PathBuf]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + REMOVE_WAIT;
     dirs.iter()
         .rev()
-        .filter_map(|d| match std::fs::remove_dir(d) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Some(format!("cannot remove cgroup {}: {e}", d.display()))
+        .filter_map(|d| loop {
+            match std::fs::remove_dir(d) {
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EBUSY)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    break Some(format!("cannot remove cgroup {}: {e}", d.display()));
+                }
+                _ => break None,
             }
-            _ => None,
         })
         .collect()
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::guest::linux::{self, LinuxBoot};
 use crate::net::plan::GuestNet;
+use crate::net::plan::NetworkMode;
+use crate::spec::knobs::{self, KnobError};
 use crate::spec::pod_files::{self, PodFileError};
 use crate::spec::{Bundle, Unikernel};
 use crate::vmm::qemu::{self, MemoryError, QemuPlan, ResolvedAccel};
@@ -22,6 +24,8 @@ pub struct LaunchInputs {
     pub hostname: Option<String>,
     /// Host TSC kHz when the guest needs it.
     pub tsc_khz: Option<u64>,
+    /// How the guest is wired to the pod network.
+    pub network_mode: NetworkMode,
 }
 
 /// Why the launch inputs are unusable.
@@ -33,6 +37,9 @@ pub enum LaunchError {
     /// Pod hostname.
     #[error(transparent)]
     PodFile(#[from] PodFileError),
+    /// A ukrun.dev annotation.
+    #[error(transparent)]
+    Knob(#[from] KnobError),
     /// A console was requested.
     #[error("terminal (tty) mode is not supported for unikernel containers yet: the guest console is the container's log")]
     Terminal,
@@ -64,11 +71,13 @@ pub fn launch_inputs(bundle: &Bundle, config: &Config) -> Result<LaunchInputs, L
     } else {
         None
     };
+    let knobs = knobs::from_annotations(&bundle.annotations())?;
     Ok(LaunchInputs {
         memory_mib,
         accel,
         hostname: pod_files::hostname(&bundle.spec)?,
         tsc_khz,
+        network_mode: knobs.network_mode.unwrap_or(config.network.mode),
     })
 }
 

@@ -174,7 +174,7 @@ impl Supervisor {
         state_dir: PathBuf,
         inputs: LaunchInputs,
     ) -> Result<Self, String> {
-        let (handle, tap, guest) = wire_network(ctx, &mut state).await?;
+        let (handle, tap, guest) = wire_network(ctx, &mut state, inputs.network_mode).await?;
         let listener = match UnixListener::bind(CONTROL_SOCKET) {
             Ok(l) => l,
             Err(e) => {
@@ -209,19 +209,24 @@ impl Supervisor {
 async fn wire_network(
     ctx: &Context,
     state: &mut ContainerState,
+    mode: plan::NetworkMode,
 ) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
     tokio::spawn(conn);
     let pod = observe::observe(&handle).await.map_err(|e| e.to_string())?;
-    let net_plan = plan::plan_tc(&pod, &state.id);
+    let net_plan = plan::plan(mode, &pod, &state.id, ctx.config.network.pod_loopback);
     ctx.logger
         .debug(&format!("pod interface {pod:?}; plan {net_plan:?}"));
     let mut tap = None;
-    for step in &net_plan.steps {
-        state.network.push(step.clone());
+    for step in net_plan.steps {
+        state.network.push(step);
         ctx.store.save(state).map_err(|e| e.to_string())?;
-        match apply::apply(&handle, step).await {
-            Ok(fd) => tap = tap.or(fd),
+        let recorded = state.network.last_mut().expect("just pushed");
+        match apply::apply(&handle, recorded).await {
+            Ok(fd) => {
+                tap = tap.or(fd);
+                ctx.store.save(state).map_err(|e| e.to_string())?;
+            }
             Err(e) => {
                 teardown::undo_network(&handle, &state.network).await;
                 state.network.clear();

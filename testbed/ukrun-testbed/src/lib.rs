@@ -29,5 +29,6 @@ pub mod procs;
 pub mod repo;
 pub mod runtime;
 pub mod script;
+pub mod sidecar;
 pub mod topology;
 pub mod wait;
