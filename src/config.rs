@@ -7,6 +7,8 @@ use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
+use crate::vmm::Monitor;
+
 use crate::net::plan::NetworkMode;
 
 /// Default location of the configuration file.
@@ -22,8 +24,19 @@ pub const RUNC_ENV: &str = "UKRUN_RUNC";
 pub struct Config {
     /// runc binary that ordinary containers are handed to (name on PATH or path).
     pub runc: Option<PathBuf>,
+    /// Guest sizing (every monitor).
+    pub guest: GuestConfig,
     /// qemu settings.
     pub qemu: QemuConfig,
+    /// Firecracker settings.
+    pub firecracker: MonitorConfig,
+    /// Cloud Hypervisor settings.
+    #[serde(rename = "cloud-hypervisor")]
+    pub cloud_hypervisor: MonitorConfig,
+    /// Solo5 hvt tender settings.
+    pub hvt: MonitorConfig,
+    /// Solo5 spt tender settings.
+    pub spt: MonitorConfig,
     /// Supervisor settings.
     pub supervisor: SupervisorConfig,
     /// Pod network settings.
@@ -50,6 +63,25 @@ impl Default for NetworkConfig {
     }
 }
 
+/// How every guest is sized, whatever its monitor.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuestConfig {
+    /// Guest memory when the spec sets no memory limit.
+    pub default_memory_mib: u64,
+    /// Virtual CPUs of the guest.
+    pub vcpus: u32,
+}
+
+impl Default for GuestConfig {
+    fn default() -> Self {
+        Self {
+            default_memory_mib: 256,
+            vcpus: 1,
+        }
+    }
+}
+
 /// How ukrun runs qemu.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -58,24 +90,26 @@ pub struct QemuConfig {
     pub binary: PathBuf,
     /// Accelerator: `kvm`, `tcg` or `auto` (kvm when /dev/kvm opens).
     pub accel: Accel,
-    /// Machine type: `microvm` or `q35`.
+    /// Machine type of Linux guests: `microvm` or `q35`.
     pub machine: Machine,
-    /// Guest memory when the spec sets no memory limit.
-    pub default_memory_mib: u64,
-    /// Virtual CPUs of the guest.
-    pub smp: u32,
 }
 
 impl Default for QemuConfig {
     fn default() -> Self {
         Self {
-            binary: PathBuf::from("qemu-system-x86_64"),
+            binary: PathBuf::from(Monitor::Qemu.default_binary()),
             accel: Accel::Auto,
             machine: Machine::Microvm,
-            default_memory_mib: 256,
-            smp: 1,
         }
     }
+}
+
+/// Where a monitor other than qemu is installed.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// The program (name on PATH or path); unset means the monitor's usual name.
+    pub binary: Option<PathBuf>,
 }
 
 /// qemu accelerator choice.
@@ -146,12 +180,17 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The configuration file in use: `UKRUN_CONFIG`, else the default path.
+    pub fn location() -> PathBuf {
+        std::env::var_os(CONFIG_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    }
+
     /// Loads the configuration named by `UKRUN_CONFIG`, else the default path.
     pub fn load() -> Result<Self, ConfigError> {
         let explicit = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
-        let path = explicit
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+        let path = Self::location();
         let mut config = match std::fs::read_to_string(&path) {
             Ok(text) => Self::parse(&text, &path)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
@@ -183,6 +222,21 @@ impl Config {
         Ok(config)
     }
 
+    /// The program that runs `monitor`: its section's `binary`, else its usual name.
+    pub fn monitor_binary(&self, monitor: Monitor) -> PathBuf {
+        let section = match monitor {
+            Monitor::Qemu => return self.qemu.binary.clone(),
+            Monitor::Firecracker => &self.firecracker,
+            Monitor::CloudHypervisor => &self.cloud_hypervisor,
+            Monitor::Hvt => &self.hvt,
+            Monitor::Spt => &self.spt,
+        };
+        section
+            .binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(monitor.default_binary()))
+    }
+
     /// The runc binary to hand ordinary containers to.
     pub fn runc_binary(&self) -> PathBuf {
         self.runc.clone().unwrap_or_else(|| PathBuf::from("runc"))
@@ -208,7 +262,8 @@ mod tests {
         assert_eq!(c.runc_binary(), PathBuf::from("/opt/runc"));
         assert_eq!(c.qemu.accel, Accel::Tcg);
         assert_eq!(c.qemu.machine, Machine::Q35);
-        assert_eq!(c.qemu.default_memory_mib, 256);
+        assert_eq!(c.guest, GuestConfig::default());
+        assert_eq!(c.guest.default_memory_mib, 256);
         assert_eq!(c.supervisor.stop_grace_seconds, 3);
     }
 
@@ -227,6 +282,46 @@ mod tests {
         let e =
             Config::parse("[network]\npod_loopback = \"10.0.0.1\"\n", Path::new("/c")).unwrap_err();
         assert!(e.to_string().contains("not a link-local"), "{e}");
+    }
+
+    #[test]
+    fn monitor_sections_name_their_binaries() {
+        let text = "[guest]\ndefault_memory_mib = 128\nvcpus = 2\n[firecracker]\nbinary = \"/opt/fc/firecracker\"\n\
+                    [cloud-hypervisor]\nbinary = \"/opt/ch\"\n[hvt]\nbinary = \"hvt-0.8\"\n";
+        let c = Config::parse(text, Path::new("x")).unwrap();
+        assert_eq!(c.guest.default_memory_mib, 128);
+        assert_eq!(c.guest.vcpus, 2);
+        let binary = |m| c.monitor_binary(m);
+        assert_eq!(
+            binary(Monitor::Firecracker),
+            PathBuf::from("/opt/fc/firecracker")
+        );
+        assert_eq!(binary(Monitor::CloudHypervisor), PathBuf::from("/opt/ch"));
+        assert_eq!(binary(Monitor::Hvt), PathBuf::from("hvt-0.8"));
+        assert_eq!(binary(Monitor::Spt), PathBuf::from("solo5-spt"));
+        assert_eq!(binary(Monitor::Qemu), PathBuf::from("qemu-system-x86_64"));
+        let d = Config::default();
+        assert_eq!(
+            d.monitor_binary(Monitor::CloudHypervisor),
+            PathBuf::from("cloud-hypervisor")
+        );
+        assert_eq!(
+            d.monitor_binary(Monitor::Firecracker),
+            PathBuf::from("firecracker")
+        );
+    }
+
+    #[test]
+    fn moved_and_misspelled_keys_are_refused() {
+        for text in [
+            "[qemu]\ndefault_memory_mib = 128\n",
+            "[qemu]\nsmp = 2\n",
+            "[firecracker]\npath = \"/x\"\n",
+            "[cloud_hypervisor]\nbinary = \"/x\"\n",
+            "[solo5]\nbinary = \"/x\"\n",
+        ] {
+            assert!(Config::parse(text, Path::new("x")).is_err(), "{text}");
+        }
     }
 
     #[test]

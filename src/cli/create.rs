@@ -23,7 +23,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
     let Some(unikernel) = bundle.unikernel().map_err(|e| e.to_string())? else {
         return Ok((Outcome::Delegate, None));
     };
-    launch::launch_inputs(&bundle, &g.config).map_err(|e| e.to_string())?;
+    launch::check(&bundle, &unikernel, &g.config).map_err(|e| e.to_string())?;
     namespaces::network_path(&bundle.spec).map_err(|e| e.to_string())?;
     g.store.claim(&args.id).map_err(|e| e.to_string())?;
     let (recorded_kind, recorded_monitor) = (unikernel.kind, unikernel.monitor);

@@ -1,117 +1,137 @@
-//! Linux guest: the kernel command line that gives it the pod network.
-//! Format of `ip=`: the kernel's Documentation/admin-guide/nfs/nfsroot.rst
-//! (`client:server:gw:netmask:hostname:device:autoconf:dns0:dns1`).
+//! Linux guest: the kernel command line that gives it the pod network, its
+//! console, and its root. Format of `ip=`: the kernel's
+//! Documentation/admin-guide/nfs/nfsroot.rst
+//! (`client:server:gw:netmask:hostname:device:autoconf:dns0:dns1:ntp0`);
+//! `console=`, `panic=`, `root=`: Documentation/admin-guide/kernel-parameters.txt.
+//! urunc (pkg/unikontainers/unikernels/linux.go) passes the same fields.
 
+use super::boot::{words, BootInput};
+use super::GuestKind;
 use crate::net::netmask;
 use crate::net::plan::GuestNet;
+use std::net::Ipv4Addr;
 
 /// Name of the guest's first virtio NIC inside a Linux guest.
 pub const GUEST_DEVICE: &str = "eth0";
+/// Serial console device on every monitor ukrun runs Linux on.
+const CONSOLE: &str = "ttyS0";
+/// The first virtio block device, the root when there is no initrd.
+const ROOT_BLOCK: &str = "/dev/vda";
 
-/// What the Linux command line is built from.
-#[derive(Clone, Debug)]
-pub struct LinuxBoot<'a> {
-    /// The guest's network.
-    pub net: &'a GuestNet,
-    /// The pod's hostname, already validated.
-    pub hostname: Option<&'a str>,
-    /// The image's own command line, appended last.
-    pub image_cmdline: &'a str,
-    /// Serial console device.
-    pub console: &'a str,
-    /// Host TSC frequency for `tsc_early_khz` (qemu microvm under TCG).
-    pub tsc_khz: Option<u64>,
-}
-
-/// The `ip=` argument (static, no autoconfiguration).
-pub fn ip_arg(net: &GuestNet, hostname: Option<&str>) -> String {
+/// The `ip=` argument (static, no autoconfiguration), with the resolvers
+/// in `dns0`/`dns1` when there are any.
+pub fn ip_arg(net: &GuestNet, hostname: Option<&str>, nameservers: &[Ipv4Addr]) -> String {
     let gateway = net.gateway.map(|g| g.to_string()).unwrap_or_default();
-    format!(
+    let mut arg = format!(
         "ip={}::{}:{}:{}:{}:off",
         net.ip,
         gateway,
         netmask(net.prefix),
         hostname.unwrap_or_default(),
         GUEST_DEVICE
-    )
+    );
+    for ns in nameservers {
+        arg.push_str(&format!(":{ns}"));
+    }
+    arg
 }
 
-/// The whole kernel command line.
-pub fn cmdline(boot: &LinuxBoot<'_>) -> String {
-    let mut args = vec![format!("console={}", boot.console), "panic=-1".to_owned()];
-    if let Some(khz) = boot.tsc_khz {
-        args.push(format!("tsc_early_khz={khz}"));
-    }
-    args.push(ip_arg(boot.net, boot.hostname));
-    if !boot.image_cmdline.trim().is_empty() {
-        args.push(boot.image_cmdline.trim().to_owned());
-    }
-    args.join(" ")
+/// The whole kernel command line: console, panic, TSC, `ip=`, the root
+/// block device when there is no initrd, then the image's own arguments.
+pub fn cmdline(boot: &BootInput<'_>) -> String {
+    let nameservers = GuestKind::Linux.caps().dns.pick(boot.nameservers);
+    let tsc = boot
+        .tsc_khz
+        .map(|khz| format!("tsc_early_khz={khz}"))
+        .unwrap_or_default();
+    let root = if boot.block_mount.is_some() && !boot.initrd {
+        format!("root={ROOT_BLOCK} rw")
+    } else {
+        String::new()
+    };
+    words([
+        format!("console={CONSOLE}"),
+        "panic=-1".to_owned(),
+        tsc,
+        ip_arg(boot.net, boot.hostname, nameservers),
+        root,
+        boot.image_cmdline.trim().to_owned(),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
-
-    fn net(prefix: u8, gateway: Option<Ipv4Addr>) -> GuestNet {
-        GuestNet {
-            ip: Ipv4Addr::new(10, 88, 0, 5),
-            prefix,
-            gateway,
-            mac: [2; 6],
-            mtu: 1500,
-        }
-    }
+    use crate::guest::fixtures::{bridge, calico, input, NS1, NS2};
 
     #[test]
     fn bridge_pod_ip_arg() {
-        let n = net(24, Some(Ipv4Addr::new(10, 88, 0, 1)));
         assert_eq!(
-            ip_arg(&n, Some("web-0")),
+            ip_arg(&bridge(), Some("web-0"), &[]),
             "ip=10.88.0.5::10.88.0.1:255.255.255.0:web-0:eth0:off"
+        );
+        assert_eq!(
+            ip_arg(&bridge(), Some("web-0"), NS2),
+            "ip=10.88.0.5::10.88.0.1:255.255.255.0:web-0:eth0:off:10.96.0.10:10.96.0.11"
         );
     }
 
     #[test]
     fn calico_pod_ip_arg_keeps_link_local_gateway() {
-        let n = net(32, Some(Ipv4Addr::new(169, 254, 1, 1)));
         assert_eq!(
-            ip_arg(&n, None),
-            "ip=10.88.0.5::169.254.1.1:255.255.255.255::eth0:off"
+            ip_arg(&calico(), None, NS1),
+            "ip=10.88.0.5::169.254.1.1:255.255.255.255::eth0:off:10.96.0.10"
         );
     }
 
     #[test]
     fn no_gateway_leaves_field_empty() {
+        let net = GuestNet {
+            prefix: 16,
+            gateway: None,
+            ..bridge()
+        };
         assert_eq!(
-            ip_arg(&net(16, None), None),
+            ip_arg(&net, None, &[]),
             "ip=10.88.0.5:::255.255.0.0::eth0:off"
         );
     }
 
     #[test]
-    fn full_cmdline_orders_console_tsc_ip_then_image() {
-        let n = net(24, Some(Ipv4Addr::new(10, 88, 0, 1)));
-        let boot = LinuxBoot {
-            net: &n,
-            hostname: Some("p"),
+    fn full_cmdline_orders_console_tsc_ip_root_then_image() {
+        let net = bridge();
+        let boot = BootInput {
             image_cmdline: " quiet init=/init ",
-            console: "ttyS0",
             tsc_khz: Some(2_596_126),
+            initrd: true,
+            ..input(&net, &[])
         };
         assert_eq!(
             cmdline(&boot),
-            "console=ttyS0 panic=-1 tsc_early_khz=2596126 ip=10.88.0.5::10.88.0.1:255.255.255.0:p:eth0:off quiet init=/init"
+            "console=ttyS0 panic=-1 tsc_early_khz=2596126 ip=10.88.0.5::10.88.0.1:255.255.255.0:web-0:eth0:off quiet init=/init"
         );
-        let boot = LinuxBoot {
+        let on_block = BootInput {
             image_cmdline: "",
             tsc_khz: None,
-            ..boot
+            initrd: false,
+            block_mount: Some("/"),
+            ..boot.clone()
         };
         assert_eq!(
-            cmdline(&boot),
-            "console=ttyS0 panic=-1 ip=10.88.0.5::10.88.0.1:255.255.255.0:p:eth0:off"
+            cmdline(&on_block),
+            "console=ttyS0 panic=-1 ip=10.88.0.5::10.88.0.1:255.255.255.0:web-0:eth0:off root=/dev/vda rw"
         );
+        let both = BootInput {
+            initrd: true,
+            ..on_block
+        };
+        assert!(!cmdline(&both).contains("root="), "the initrd is the root");
+    }
+
+    #[test]
+    fn at_most_two_resolvers_reach_ip() {
+        let net = calico();
+        let three = [NS2[0], NS2[1], NS1[0]];
+        assert!(cmdline(&input(&net, &three)).ends_with(":eth0:off:10.96.0.10:10.96.0.11"));
     }
 }

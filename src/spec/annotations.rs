@@ -20,6 +20,8 @@ pub const CMDLINE: &str = "com.urunc.unikernel.cmdline";
 pub const INITRD: &str = "com.urunc.unikernel.initrd";
 /// Block image inside the rootfs.
 pub const BLOCK: &str = "com.urunc.unikernel.block";
+/// Where the guest mounts the block image.
+pub const BLK_MNT_POINT: &str = "com.urunc.unikernel.blkMntPoint";
 /// Framework version (Unikraft syntax changes with it).
 pub const UNIKERNEL_VERSION: &str = "com.urunc.unikernel.unikernelVersion";
 /// Whether the rootfs is passed as a device-mapper block device.

@@ -1,6 +1,7 @@
-//! What a unikernel bundle asks for, validated: guest kind, monitor, and the
-//! kernel/initrd resolved safely inside the rootfs. Every refusal is one line
-//! that names the annotation and the value.
+//! What a unikernel bundle asks for, validated: guest kind, monitor (and
+//! that the kind runs on it), version, and the kernel/initrd/block image
+//! resolved safely inside the rootfs. Every refusal is one line that names
+//! the annotation and the value.
 
 use std::path::{Path, PathBuf};
 
@@ -8,9 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::annotations::{self, UruncJsonError, UruncValues};
 use super::rootfs_path::{resolve_file, RootfsPathError};
+use crate::guest::caps::Rootfs;
+use crate::guest::version::{Version, VersionError};
 use crate::guest::GuestKind;
 use crate::names::Named;
 use crate::vmm::Monitor;
+
+/// Where the guest mounts a block image when the image does not say.
+const DEFAULT_BLOCK_MOUNT: &str = "/";
 
 /// A validated unikernel request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,10 +29,22 @@ pub struct Unikernel {
     pub kernel: PathBuf,
     /// Initrd, as a host path inside the rootfs.
     pub initrd: Option<PathBuf>,
+    /// Block image for the guest.
+    #[serde(default)]
+    pub block: Option<Block>,
     /// The image's command line for the guest.
     pub cmdline: String,
-    /// Framework version, when the image says.
+    /// Framework version, when the image says (it parses).
     pub version: Option<String>,
+}
+
+/// A block image the monitor attaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// Host path inside the rootfs.
+    pub path: PathBuf,
+    /// Where the guest mounts it (`com.urunc.unikernel.blkMntPoint`).
+    pub mount_point: String,
 }
 
 /// Why a bundle's unikernel request was refused.
@@ -36,20 +54,38 @@ pub enum UnikernelError {
     #[error("annotation {0} is missing (set it on the image or in its urunc.json)")]
     Missing(&'static str),
     /// urunc does not know this guest kind either.
-    #[error("unknown unikernel type {0:?} in {key} (ukrun supports: {supported})", key = annotations::UNIKERNEL_TYPE, supported = GuestKind::supported_names())]
+    #[error("unknown unikernel type {0:?} in {key} (ukrun supports: {supported})", key = annotations::UNIKERNEL_TYPE, supported = GuestKind::all_names())]
     UnknownKind(String),
-    /// A kind urunc knows that ukrun cannot boot yet.
-    #[error("unikernel type {0:?} is not supported by ukrun yet (supported: {supported})", supported = GuestKind::supported_names())]
-    UnsupportedKind(String),
     /// urunc does not know this monitor either.
-    #[error("unknown hypervisor {0:?} in {key} (ukrun supports: {supported})", key = annotations::HYPERVISOR, supported = Monitor::supported_names())]
+    #[error("unknown hypervisor {0:?} in {key} (ukrun supports: {supported})", key = annotations::HYPERVISOR, supported = Monitor::all_names())]
     UnknownMonitor(String),
-    /// A monitor urunc knows that ukrun cannot run yet.
-    #[error("hypervisor {0:?} is not supported by ukrun yet (supported: {supported})", supported = Monitor::supported_names())]
-    UnsupportedMonitor(String),
-    /// Block devices are not wired yet.
-    #[error("block device {0:?} ({key}) is not supported by ukrun yet", key = annotations::BLOCK)]
-    BlockUnsupported(String),
+    /// The kind does not run on the monitor.
+    #[error("unikernel type {kind:?} does not run on hypervisor {monitor:?} ({kind} runs on: {supported})", kind = .kind.name(), monitor = .monitor.name(), supported = .kind.monitor_names())]
+    Unsupported {
+        /// Guest kind.
+        kind: GuestKind,
+        /// Monitor.
+        monitor: Monitor,
+    },
+    /// The kind cannot take this kind of root filesystem.
+    #[error("unikernel type {kind:?} cannot use {what} ({key})", kind = .kind.name())]
+    Rootfs {
+        /// Guest kind.
+        kind: GuestKind,
+        /// What was asked for.
+        what: &'static str,
+        /// The annotation that asked.
+        key: &'static str,
+    },
+    /// Device-mapper root filesystems are not wired yet.
+    #[error("{key}=true (the container's rootfs as a device-mapper block device) is not supported by ukrun yet", key = annotations::USE_DM_BLOCK)]
+    DmBlockUnsupported,
+    /// The version does not parse.
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    /// The block mount point could break the guest's configuration.
+    #[error("block mount point {0:?} ({key}) must be an absolute path without spaces", key = annotations::BLK_MNT_POINT)]
+    BadMountPoint(String),
     /// The command line would break the monitor's argv.
     #[error("command line in {key} contains a control character", key = annotations::CMDLINE)]
     BadCmdline,
@@ -73,29 +109,54 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         .ok_or(UnikernelError::Missing(annotations::UNIKERNEL_TYPE))?;
     let kind =
         GuestKind::parse(kind_name).ok_or_else(|| UnikernelError::UnknownKind(kind_name.into()))?;
-    if !kind.is_supported() {
-        return Err(UnikernelError::UnsupportedKind(kind_name.into()));
-    }
     let monitor_name =
         get(annotations::HYPERVISOR).ok_or(UnikernelError::Missing(annotations::HYPERVISOR))?;
     let monitor = Monitor::parse(monitor_name)
         .ok_or_else(|| UnikernelError::UnknownMonitor(monitor_name.into()))?;
-    if !monitor.is_supported() {
-        return Err(UnikernelError::UnsupportedMonitor(monitor_name.into()));
+    if !kind.runs_on(monitor) {
+        return Err(UnikernelError::Unsupported { kind, monitor });
     }
-    if let Some(block) = get(annotations::BLOCK) {
-        return Err(UnikernelError::BlockUnsupported(block.into()));
+    let version = get(annotations::UNIKERNEL_VERSION);
+    if let Some(v) = version {
+        Version::parse(v)?;
     }
     if get(annotations::USE_DM_BLOCK) == Some("true") {
-        return Err(UnikernelError::BlockUnsupported(
-            "device-mapper rootfs".into(),
-        ));
+        return Err(UnikernelError::DmBlockUnsupported);
     }
+    let accepts = |rootfs_kind, what, key| {
+        if kind.caps().rootfs.contains(&rootfs_kind) {
+            Ok(())
+        } else {
+            Err(UnikernelError::Rootfs { kind, what, key })
+        }
+    };
     let binary = get(annotations::BINARY).ok_or(UnikernelError::Missing(annotations::BINARY))?;
     let kernel = resolve_file(rootfs, binary, "kernel")?;
-    let initrd = get(annotations::INITRD)
-        .map(|p| resolve_file(rootfs, p, "initrd"))
-        .transpose()?;
+    let initrd = match get(annotations::INITRD) {
+        Some(p) => {
+            accepts(Rootfs::Initrd, "an initrd", annotations::INITRD)?;
+            Some(resolve_file(rootfs, p, "initrd")?)
+        }
+        None => None,
+    };
+    let block = match get(annotations::BLOCK) {
+        Some(p) => {
+            accepts(Rootfs::Block, "a block device", annotations::BLOCK)?;
+            Some(Block {
+                path: resolve_file(rootfs, p, "block image")?,
+                mount_point: get(annotations::BLK_MNT_POINT)
+                    .unwrap_or(DEFAULT_BLOCK_MOUNT)
+                    .to_owned(),
+            })
+        }
+        None => None,
+    };
+    if let Some(b) = &block {
+        let m = &b.mount_point;
+        if !m.starts_with('/') || m.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(UnikernelError::BadMountPoint(m.clone()));
+        }
+    }
     let cmdline = get(annotations::CMDLINE).unwrap_or_default().to_owned();
     if cmdline.chars().any(char::is_control) {
         return Err(UnikernelError::BadCmdline);
@@ -105,8 +166,9 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         monitor,
         kernel,
         initrd,
+        block,
         cmdline,
-        version: get(annotations::UNIKERNEL_VERSION).map(str::to_owned),
+        version: version.map(str::to_owned),
     })
 }
 
@@ -149,6 +211,40 @@ mod tests {
     }
 
     #[test]
+    fn other_kinds_on_their_monitors() {
+        let r = rootfs("kinds");
+        std::fs::write(r.0.join("disk.img"), b"d").unwrap();
+        let u = from_values(&values(&[(HYPERVISOR, "firecracker")]), &r.0).unwrap();
+        assert_eq!(u.monitor, Monitor::Firecracker);
+        let mirage = [
+            (UNIKERNEL_TYPE, "mirage"),
+            (HYPERVISOR, "hvt"),
+            (INITRD, ""),
+            (BLOCK, "/disk.img"),
+            (BLK_MNT_POINT, "/data"),
+            (UNIKERNEL_VERSION, "v4.5.0"),
+        ];
+        let u = from_values(&values(&mirage), &r.0).unwrap();
+        assert_eq!((u.kind, u.monitor), (GuestKind::Mirage, Monitor::Hvt));
+        assert_eq!(
+            u.block,
+            Some(Block {
+                path: r.0.join("disk.img"),
+                mount_point: "/data".into()
+            })
+        );
+        assert_eq!(u.version.as_deref(), Some("v4.5.0"));
+        let rumprun = [
+            (UNIKERNEL_TYPE, "rumprun"),
+            (HYPERVISOR, "spt"),
+            (INITRD, ""),
+            (BLOCK, "/disk.img"),
+        ];
+        let u = from_values(&values(&rumprun), &r.0).unwrap();
+        assert_eq!(u.block.unwrap().mount_point, "/");
+    }
+
+    #[test]
     fn empty_initrd_means_none() {
         let r = rootfs("noinitrd");
         let u = from_values(&values(&[(INITRD, "")]), &r.0).unwrap();
@@ -161,16 +257,36 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[(HYPERVISOR, "bogus")], "unknown hypervisor \"bogus\""),
             (
-                &[(HYPERVISOR, "firecracker")],
-                "hypervisor \"firecracker\" is not supported by ukrun yet",
+                &[(HYPERVISOR, "hvt")],
+                "unikernel type \"linux\" does not run on hypervisor \"hvt\" (linux runs on: qemu, firecracker, cloud-hypervisor)",
             ),
             (
                 &[(UNIKERNEL_TYPE, "plan9")],
                 "unknown unikernel type \"plan9\"",
             ),
             (
-                &[(UNIKERNEL_TYPE, "unikraft")],
-                "unikernel type \"unikraft\" is not supported by ukrun yet",
+                &[(UNIKERNEL_TYPE, "rumprun")],
+                "unikernel type \"rumprun\" does not run on hypervisor \"qemu\" (rumprun runs on: hvt, spt)",
+            ),
+            (
+                &[(UNIKERNEL_TYPE, "unikraft"), (UNIKERNEL_VERSION, "latest")],
+                "com.urunc.unikernel.unikernelVersion \"latest\" is not a version",
+            ),
+            (
+                &[(UNIKERNEL_TYPE, "unikraft"), (BLOCK, "/boot/initrd.img")],
+                "unikernel type \"unikraft\" cannot use a block device (com.urunc.unikernel.block)",
+            ),
+            (
+                &[(UNIKERNEL_TYPE, "mewz")],
+                "unikernel type \"mewz\" cannot use an initrd (com.urunc.unikernel.initrd)",
+            ),
+            (
+                &[(BLOCK, "/boot/initrd.img"), (BLK_MNT_POINT, "data dir")],
+                "block mount point \"data dir\" (com.urunc.unikernel.blkMntPoint) must be an absolute path",
+            ),
+            (
+                &[(USE_DM_BLOCK, "true")],
+                "com.urunc.unikernel.useDMBlock=true (the container's rootfs as a device-mapper block device) is not supported",
             ),
             (
                 &[(UNIKERNEL_TYPE, "")],
@@ -181,7 +297,10 @@ mod tests {
                 &[(INITRD, "/boot/missing.img")],
                 "initrd \"/boot/missing.img\" is missing from the rootfs",
             ),
-            (&[(BLOCK, "/disk.img")], "block device \"/disk.img\""),
+            (
+                &[(BLOCK, "/disk.img")],
+                "block image \"/disk.img\" is missing from the rootfs",
+            ),
             (&[(CMDLINE, "a\nb")], "control character"),
         ];
         for (pairs, expected) in cases {

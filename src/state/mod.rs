@@ -266,6 +266,7 @@ mod tests {
                 monitor: Monitor::Qemu,
                 kernel: "/b/rootfs/boot/vmlinux".into(),
                 initrd: None,
+                block: None,
                 cmdline: String::new(),
                 version: None,
             },

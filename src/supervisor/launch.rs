@@ -1,29 +1,50 @@
-//! What the VMM is launched with, derived from the bundle and ukrun's
-//! configuration. `create` computes it once before anything is set up, so a
-//! bad input fails the create with nothing left behind.
+//! What the VMM is launched with, derived from the bundle, ukrun's
+//! configuration and this host. `create` runs the cheap checks before
+//! anything is set up (`check`); the supervisor adds what needs the monitor
+//! to run (`launch_inputs`); `vmm_command` renders the guest's boot
+//! configuration and the monitor's command from them (pure).
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
-use crate::guest::linux::{self, LinuxBoot};
+use crate::config::{Config, Machine};
+use crate::guest::boot::{self, BootError, BootInput};
+use crate::guest::GuestKind;
 use crate::net::plan::GuestNet;
 use crate::net::plan::NetworkMode;
 use crate::spec::knobs::{self, KnobError};
 use crate::spec::pod_files::{self, PodFileError};
 use crate::spec::{Bundle, Unikernel};
-use crate::vmm::qemu::{self, MemoryError, QemuPlan, ResolvedAccel};
+use crate::vmm::detect::{self, DetectError};
+use crate::vmm::input::{QemuOptions, VmmCommand, VmmInput};
+use crate::vmm::memory::{self, MemoryError};
+use crate::vmm::qemu::{self, ResolvedAccel};
+use crate::vmm::Monitor;
 
-/// Host facts and pod inputs the VMM argv depends on.
+/// The device KVM is reached through.
+const KVM_DEVICE: &str = "/dev/kvm";
+
+/// Host facts and pod inputs the VMM command depends on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaunchInputs {
+    /// The monitor program, as found.
+    pub binary: PathBuf,
+    /// Its version, once it was run (`None` after `check` alone).
+    pub version: Option<String>,
+    /// Whether it has qemu's `-sandbox`.
+    pub sandbox: bool,
     /// Guest memory.
     pub memory_mib: u64,
-    /// Accelerator.
+    /// Accelerator (qemu).
     pub accel: ResolvedAccel,
     /// Pod hostname (validated).
     pub hostname: Option<String>,
     /// Host TSC kHz when the guest needs it.
     pub tsc_khz: Option<u64>,
+    /// The container's environment, for guests whose command line carries it (validated).
+    pub env: Vec<String>,
+    /// Resolvers for the guest's boot arguments (none until DNS delivery is planned).
+    pub nameservers: Vec<Ipv4Addr>,
     /// How the guest is wired to the pod network.
     pub network_mode: NetworkMode,
 }
@@ -40,21 +61,39 @@ pub enum LaunchError {
     /// A ukrun.dev annotation.
     #[error(transparent)]
     Knob(#[from] KnobError),
+    /// The monitor cannot run here.
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    /// The environment cannot reach the guest's command line.
+    #[error(transparent)]
+    Boot(#[from] BootError),
     /// A console was requested.
     #[error("terminal (tty) mode is not supported for unikernel containers yet: the guest console is the container's log")]
     Terminal,
 }
 
-/// Computes the launch inputs.
-pub fn launch_inputs(bundle: &Bundle, config: &Config) -> Result<LaunchInputs, LaunchError> {
-    if bundle
-        .spec
-        .process()
-        .as_ref()
-        .is_some_and(|p| p.terminal().unwrap_or(false))
-    {
+/// The qemu machine: the configured one for Linux; `q35` for unikernels,
+/// which find their virtio devices on PCI.
+fn machine(kind: GuestKind, config: &Config) -> Machine {
+    if kind == GuestKind::Linux {
+        config.qemu.machine
+    } else {
+        Machine::Q35
+    }
+}
+
+/// Everything but running the monitor: sizing, hostname, environment,
+/// knobs, the monitor program on this host and KVM where it needs it.
+pub fn check(
+    bundle: &Bundle,
+    unikernel: &Unikernel,
+    config: &Config,
+) -> Result<LaunchInputs, LaunchError> {
+    let process = bundle.spec.process().as_ref();
+    if process.is_some_and(|p| p.terminal().unwrap_or(false)) {
         return Err(LaunchError::Terminal);
     }
+    let (kind, monitor) = (unikernel.kind, unikernel.monitor);
     let limit = bundle
         .spec
         .linux()
@@ -62,50 +101,111 @@ pub fn launch_inputs(bundle: &Bundle, config: &Config) -> Result<LaunchInputs, L
         .and_then(|l| l.resources().as_ref())
         .and_then(|r| r.memory().as_ref())
         .and_then(|m| m.limit());
-    let memory_mib = qemu::guest_memory_mib(limit, config.qemu.default_memory_mib)?;
-    let accel = qemu::resolve_accel(config.qemu.accel, Path::new("/dev/kvm"));
-    let tsc_khz = if qemu::needs_tsc_khz(accel, config.qemu.machine) {
+    let memory_mib = memory::guest_memory_mib(limit, config.guest.default_memory_mib, monitor)?;
+    let accel = qemu::resolve_accel(config.qemu.accel, Path::new(KVM_DEVICE));
+    let binary = detect::locate(
+        monitor,
+        &config.monitor_binary(monitor),
+        &Config::location(),
+    )?;
+    if monitor.needs_kvm(accel) {
+        detect::check_kvm(monitor, Path::new(KVM_DEVICE))?;
+    }
+    let needs_tsc = kind == GuestKind::Linux
+        && monitor == Monitor::Qemu
+        && qemu::needs_tsc_khz(accel, machine(kind, config));
+    let tsc_khz = if needs_tsc {
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|c| qemu::tsc_khz(&c))
     } else {
         None
     };
+    let env = match process.and_then(|p| p.env().clone()) {
+        Some(env) if kind.caps().env => env,
+        _ => Vec::new(),
+    };
+    boot::validate_env(&env)?;
     let knobs = knobs::from_annotations(&bundle.annotations())?;
     Ok(LaunchInputs {
+        binary,
+        version: None,
+        sandbox: false,
         memory_mib,
         accel,
         hostname: pod_files::hostname(&bundle.spec)?,
         tsc_khz,
+        env,
+        nameservers: Vec::new(),
         network_mode: knobs.network_mode.unwrap_or(config.network.mode),
     })
 }
 
-/// The qemu plan for a Linux guest (pure).
-pub fn qemu_plan(
+/// `check`, then runs the monitor to read its version and capabilities.
+pub fn launch_inputs(
+    bundle: &Bundle,
+    unikernel: &Unikernel,
+    config: &Config,
+) -> Result<LaunchInputs, LaunchError> {
+    let inputs = check(bundle, unikernel, config)?;
+    let found = detect::probe(unikernel.monitor, &inputs.binary)?;
+    Ok(LaunchInputs {
+        version: Some(found.version),
+        sandbox: found.sandbox,
+        ..inputs
+    })
+}
+
+/// Where the monitor's command is rendered for: the pod side of the plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// The guest's network.
+    pub net: &'a GuestNet,
+    /// Tap name.
+    pub tap: &'a str,
+    /// State directory (config files).
+    pub state_dir: &'a Path,
+    /// The monitor's control socket (qemu's QMP).
+    pub control_socket: &'a Path,
+}
+
+/// The guest's boot configuration and the monitor's command (pure).
+pub fn vmm_command(
     inputs: &LaunchInputs,
     unikernel: &Unikernel,
-    net: &GuestNet,
+    target: Target<'_>,
     config: &Config,
-    qmp_socket: PathBuf,
-) -> QemuPlan {
-    let append = linux::cmdline(&LinuxBoot {
-        net,
+) -> Result<VmmCommand, BootError> {
+    let kind = unikernel.kind;
+    let cmdline = kind.render(&BootInput {
+        net: target.net,
         hostname: inputs.hostname.as_deref(),
+        nameservers: &inputs.nameservers,
         image_cmdline: &unikernel.cmdline,
-        console: "ttyS0",
+        version: unikernel.version.as_deref(),
+        env: &inputs.env,
+        initrd: unikernel.initrd.is_some(),
+        block_mount: unikernel.block.as_ref().map(|b| b.mount_point.as_str()),
         tsc_khz: inputs.tsc_khz,
-    });
-    QemuPlan {
-        binary: config.qemu.binary.clone(),
-        accel: inputs.accel,
-        machine: config.qemu.machine,
+    })?;
+    Ok(unikernel.monitor.render(&VmmInput {
+        binary: &inputs.binary,
+        kernel: &unikernel.kernel,
+        initrd: unikernel.initrd.as_deref(),
+        block: unikernel.block.as_ref().map(|b| b.path.as_path()),
+        cmdline: &cmdline,
         memory_mib: inputs.memory_mib,
-        smp: config.qemu.smp,
-        kernel: unikernel.kernel.clone(),
-        initrd: unikernel.initrd.clone(),
-        append,
-        net: net.clone(),
-        qmp_socket,
-    }
+        vcpus: config.guest.vcpus,
+        tap: target.tap,
+        net: target.net,
+        control_socket: target.control_socket,
+        state_dir: target.state_dir,
+        qemu: QemuOptions {
+            accel: inputs.accel,
+            machine: machine(kind, config),
+            sandbox: inputs.sandbox,
+            debug_exit: kind == GuestKind::Mewz,
+        },
+        solo5: kind.caps().solo5,
+    }))
 }

@@ -6,6 +6,8 @@
 
 pub mod cgroup;
 pub mod control;
+#[cfg(test)]
+mod golden;
 pub mod launch;
 pub mod namespaces;
 pub mod teardown;
@@ -25,11 +27,13 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
 use crate::log::Logger;
+use crate::names::Named;
 use crate::net::{apply, observe, plan};
 use crate::spec::Bundle;
 use crate::state::{ContainerState, ProcessRef, Stage, Store};
+use crate::vmm::input::TapAccess;
 use control::{Request, CONTROL_SOCKET};
-use launch::{launch_inputs, qemu_plan, LaunchInputs};
+use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
 
 /// Hidden command line verb that runs the supervisor.
 pub const SUPERVISE_VERB: &str = "__supervise";
@@ -135,7 +139,8 @@ fn enter_pod(ctx: &Context, id: &str) -> Result<(ContainerState, PathBuf, Launch
     let mut state = ctx.store.load(id).map_err(|e| e.to_string())?;
     let state_dir = ctx.store.dir(id).map_err(|e| e.to_string())?;
     let bundle = Bundle::load(&state.bundle).map_err(|e| e.to_string())?;
-    let inputs = launch_inputs(&bundle, &ctx.config).map_err(|e| e.to_string())?;
+    let inputs =
+        launch_inputs(&bundle, &state.unikernel, &ctx.config).map_err(|e| e.to_string())?;
     state.supervisor = ProcessRef::of(std::process::id() as i32);
     state.netns = Some(namespaces::join(&bundle.spec).map_err(|e| e.to_string())?);
     if let Some(path) = bundle
@@ -161,7 +166,8 @@ struct Supervisor {
     listener: UnixListener,
     state: ContainerState,
     state_dir: PathBuf,
-    tap: OwnedFd,
+    /// The tap's descriptor, until a monitor that opens the tap by name takes it.
+    tap: Option<OwnedFd>,
     inputs: LaunchInputs,
     guest: plan::GuestNet,
 }
@@ -189,7 +195,7 @@ impl Supervisor {
             listener,
             state,
             state_dir,
-            tap,
+            tap: Some(tap),
             inputs,
             guest,
         })
@@ -309,24 +315,47 @@ impl Supervisor {
     }
 
     fn start_vmm(&mut self, ctx: &Context) -> Result<tokio::process::Child, String> {
-        let plan = qemu_plan(
-            &self.inputs,
-            &self.state.unikernel,
-            &self.guest,
-            &ctx.config,
-            QMP_SOCKET.into(),
-        );
-        let argv = crate::vmm::qemu::argv(&plan);
+        let unikernel = &self.state.unikernel;
+        let tap_name = plan::tap_name(&self.state.id);
+        let target = Target {
+            net: &self.guest,
+            tap: &tap_name,
+            state_dir: &self.state_dir,
+            control_socket: std::path::Path::new(QMP_SOCKET),
+        };
+        let command =
+            vmm_command(&self.inputs, unikernel, target, &ctx.config).map_err(|e| e.to_string())?;
+        if let Some(file) = &command.config_file {
+            std::fs::write(&file.path, &file.contents)
+                .map_err(|e| format!("cannot write {}: {e}", file.path.display()))?;
+        }
+        let tap = match command.tap {
+            TapAccess::Fd(number) => self.tap.as_ref().map(|fd| (fd, number)),
+            TapAccess::ByName => {
+                if let Some(fd) = self.tap.take() {
+                    crate::vmm::tap::release_for_open_by_name(fd)
+                        .map_err(|e| format!("cannot hand tap {tap_name} over: {e}"))?;
+                }
+                None
+            }
+        };
+        ctx.logger.debug(&format!(
+            "{} guest: {}",
+            unikernel.kind.name(),
+            unikernel.kind.caps().describe()
+        ));
         let child =
-            vmm_process::spawn(&plan.binary, &argv, &self.tap).map_err(|e| e.to_string())?;
+            vmm_process::spawn(&command.binary, &command.argv, tap).map_err(|e| e.to_string())?;
         self.state.vmm = child.id().and_then(|pid| ProcessRef::of(pid as i32));
-        self.state.vmm_argv = std::iter::once(plan.binary.display().to_string())
-            .chain(argv)
-            .collect();
+        self.state.vmm_argv = command.display();
         self.state.stage = Stage::Running;
         ctx.store.save(&self.state).map_err(|e| e.to_string())?;
-        ctx.logger
-            .info(&format!("started VMM: {}", self.state.vmm_argv.join(" ")));
+        ctx.logger.info(&format!(
+            "started VMM ({} {}): {}",
+            unikernel.monitor.name(),
+            self.inputs.version.as_deref().unwrap_or("?"),
+            self.state.vmm_argv.join(" ")
+        ));
         Ok(child)
     }
 }

@@ -1,13 +1,12 @@
-//! Runs the VMM as the supervisor's child: the tap descriptor passed as fd 3,
-//! the container's stdio as its console, and death with the supervisor
+//! Runs the VMM as the supervisor's child: the tap descriptor passed at the
+//! number its command expects (qemu), the container's stdio as its console,
+//! and death with the supervisor
 //! (PR_SET_PDEATHSIG), so a SIGKILLed supervisor leaves no VMM behind.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::ExitStatus;
-
-use crate::vmm::qemu::TAP_FD;
 
 /// Why the VMM could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -25,20 +24,23 @@ pub enum SpawnError {
     },
 }
 
-/// Spawns `binary argv` with `tap` as fd 3.
+/// Spawns `binary argv`, with the tap descriptor at the given number when
+/// the monitor takes it that way.
 pub fn spawn(
     binary: &Path,
     argv: &[String],
-    tap: &OwnedFd,
+    tap: Option<(&OwnedFd, i32)>,
 ) -> Result<tokio::process::Child, SpawnError> {
-    let tap_fd = tap.as_raw_fd();
+    let tap = tap.map(|(fd, number)| (fd.as_raw_fd(), number));
     let parent = std::process::id() as i32;
     let mut cmd = std::process::Command::new(binary);
     cmd.args(argv);
     // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl, getppid, _exit).
     unsafe {
         cmd.pre_exec(move || {
-            pass_fd(tap_fd, TAP_FD)?;
+            if let Some((fd, number)) = tap {
+                pass_fd(fd, number)?;
+            }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
                 return Err(std::io::Error::last_os_error());
             }

@@ -1,22 +1,35 @@
-//! Monitors (VMMs): what each is called in urunc's annotations, and one file
-//! per monitor that ukrun can run.
+//! Monitors (VMMs): what each is called in urunc's annotations, one file
+//! per monitor that renders its argv (and config file) from a common input
+//! (pure), capability detection on this host, and the tap hand-off.
 
+pub mod cloud_hypervisor;
+pub mod detect;
+pub mod firecracker;
+pub mod input;
+pub mod memory;
 pub mod qemu;
 pub mod qmp;
+pub mod solo5;
+pub mod tap;
+#[cfg(test)]
+pub mod test_input;
 
 use crate::names::Named;
+use input::{VmmCommand, VmmInput};
 
 /// A monitor named by `com.urunc.unikernel.hypervisor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Monitor {
     /// qemu-system-*.
     Qemu,
     /// Firecracker.
     Firecracker,
-    /// Solo5 hvt tender.
+    /// Cloud Hypervisor.
+    CloudHypervisor,
+    /// Solo5 hvt tender (KVM).
     Hvt,
-    /// Solo5 spt tender.
+    /// Solo5 spt tender (seccomp sandbox, no KVM).
     Spt,
 }
 
@@ -24,12 +37,32 @@ impl Named for Monitor {
     const TABLE: &'static [(Self, &'static str)] = &[
         (Monitor::Qemu, "qemu"),
         (Monitor::Firecracker, "firecracker"),
+        (Monitor::CloudHypervisor, "cloud-hypervisor"),
         (Monitor::Hvt, "hvt"),
         (Monitor::Spt, "spt"),
     ];
+}
 
-    fn is_supported(self) -> bool {
-        self == Monitor::Qemu
+impl Monitor {
+    /// The monitor's argv (and config file), rendered by its own file.
+    pub fn render(self, input: &VmmInput<'_>) -> VmmCommand {
+        match self {
+            Monitor::Qemu => qemu::render(input),
+            Monitor::Firecracker => firecracker::render(input),
+            Monitor::CloudHypervisor => cloud_hypervisor::render(input),
+            Monitor::Hvt | Monitor::Spt => solo5::render(input),
+        }
+    }
+
+    /// The program ukrun runs when the config file names none.
+    pub fn default_binary(self) -> &'static str {
+        match self {
+            Monitor::Qemu => "qemu-system-x86_64",
+            Monitor::Firecracker => "firecracker",
+            Monitor::CloudHypervisor => "cloud-hypervisor",
+            Monitor::Hvt => "solo5-hvt",
+            Monitor::Spt => "solo5-spt",
+        }
     }
 }
 
@@ -38,10 +71,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn supported_monitors_are_listed() {
+    fn names_follow_urunc() {
         assert_eq!(Monitor::parse("qemu"), Some(Monitor::Qemu));
-        assert_eq!(Monitor::parse("bogus"), None);
+        assert_eq!(
+            Monitor::parse("cloud-hypervisor"),
+            Some(Monitor::CloudHypervisor)
+        );
+        assert_eq!(Monitor::parse("clh"), None);
         assert_eq!(Monitor::Hvt.name(), "hvt");
-        assert_eq!(Monitor::supported_names(), "qemu");
+        assert_eq!(
+            Monitor::all_names(),
+            "qemu, firecracker, cloud-hypervisor, hvt, spt"
+        );
+        assert_eq!(
+            serde_json::to_string(&Monitor::CloudHypervisor).unwrap(),
+            "\"cloud-hypervisor\""
+        );
     }
 }

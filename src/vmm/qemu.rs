@@ -1,17 +1,21 @@
 //! qemu: the argv that boots a guest on the pod's tap (pure), and the host
-//! facts it depends on (accelerator, TSC frequency).
-//! Options follow qemu's documentation (qemu-system-x86_64(1), docs/system/i386/microvm.rst).
+//! facts it depends on (accelerator, TSC frequency). Options follow qemu's
+//! documentation: qemu-system-x86_64(1) (`-M -accel -m -smp -kernel
+//! -initrd -append -netdev tap,fd= -device -drive -sandbox -qmp`),
+//! docs/system/i386/microvm.rst (virtio-mmio devices), and virtio-net's
+//! `host_mtu` property. urunc: pkg/unikontainers/hypervisors/qemu.go.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::input::{TapAccess, VmmCommand, VmmInput};
 use crate::config::{Accel, Machine};
 use crate::net::format_mac;
-use crate::net::plan::GuestNet;
 
 /// File descriptor number the tap is passed to qemu as.
 pub const TAP_FD: i32 = 3;
-/// Smallest guest memory ukrun gives a qemu guest.
-pub const MEMORY_FLOOR_MIB: u64 = 64;
+/// seccomp policy when the binary has `-sandbox`: no obsolete syscalls,
+/// no privilege changes, no fork/exec, no scheduler or affinity changes.
+const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
 /// Accelerator after `auto` was decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,57 +24,6 @@ pub enum ResolvedAccel {
     Kvm,
     /// TCG.
     Tcg,
-}
-
-/// Everything the qemu argv is rendered from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QemuPlan {
-    /// qemu binary.
-    pub binary: PathBuf,
-    /// Accelerator.
-    pub accel: ResolvedAccel,
-    /// Machine type.
-    pub machine: Machine,
-    /// Guest memory.
-    pub memory_mib: u64,
-    /// Virtual CPUs.
-    pub smp: u32,
-    /// Kernel image.
-    pub kernel: PathBuf,
-    /// Initrd.
-    pub initrd: Option<PathBuf>,
-    /// Kernel command line.
-    pub append: String,
-    /// Guest NIC.
-    pub net: GuestNet,
-    /// QMP socket path.
-    pub qmp_socket: PathBuf,
-}
-
-/// Why the guest cannot be sized.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum MemoryError {
-    /// The pod's memory limit is below what a guest needs.
-    #[error("memory limit of {limit_mib} MiB is below the {floor} MiB qemu guests need", floor = MEMORY_FLOOR_MIB)]
-    BelowFloor {
-        /// The limit in MiB.
-        limit_mib: u64,
-    },
-}
-
-/// Guest memory: the spec's memory limit, else `default_mib`; never below the floor.
-pub fn guest_memory_mib(limit_bytes: Option<i64>, default_mib: u64) -> Result<u64, MemoryError> {
-    match limit_bytes.filter(|l| *l > 0) {
-        None => Ok(default_mib.max(MEMORY_FLOOR_MIB)),
-        Some(bytes) => {
-            let limit_mib = bytes as u64 / (1024 * 1024);
-            if limit_mib < MEMORY_FLOOR_MIB {
-                Err(MemoryError::BelowFloor { limit_mib })
-            } else {
-                Ok(limit_mib)
-            }
-        }
-    }
 }
 
 /// Decides `auto`: KVM when /dev/kvm can be opened read-write.
@@ -112,87 +65,134 @@ pub fn needs_tsc_khz(accel: ResolvedAccel, machine: Machine) -> bool {
     accel == ResolvedAccel::Tcg && machine == Machine::Microvm
 }
 
-/// The qemu argv (without the binary).
-pub fn argv(plan: &QemuPlan) -> Vec<String> {
-    let (machine, nic) = match plan.machine {
-        Machine::Microvm => ("microvm", "virtio-net-device"),
-        Machine::Q35 => ("q35", "virtio-net-pci"),
+/// A path inside a qemu `key=value,…` option (commas are doubled).
+fn option_path(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// The qemu command; the tap comes as fd [`TAP_FD`].
+pub fn render(input: &VmmInput<'_>) -> VmmCommand {
+    let opts = input.qemu;
+    let (machine, bus) = match opts.machine {
+        Machine::Microvm => ("microvm", "device"),
+        Machine::Q35 => ("q35", "pci"),
     };
-    let accel = match plan.accel {
+    let accel = match opts.accel {
         ResolvedAccel::Kvm => "kvm",
         ResolvedAccel::Tcg => "tcg",
     };
     let mut args: Vec<String> = vec!["-M".into(), machine.into(), "-accel".into(), accel.into()];
-    if plan.accel == ResolvedAccel::Kvm {
+    if opts.accel == ResolvedAccel::Kvm {
         args.extend(["-cpu".into(), "host".into()]);
     }
     args.extend([
         "-m".into(),
-        plan.memory_mib.to_string(),
+        input.memory_mib.to_string(),
         "-smp".into(),
-        plan.smp.to_string(),
+        input.vcpus.to_string(),
         "-nodefaults".into(),
         "-no-user-config".into(),
         "-display".into(),
         "none".into(),
         "-no-reboot".into(),
+    ]);
+    if opts.sandbox {
+        args.extend(["-sandbox".into(), SANDBOX.into()]);
+    }
+    args.extend([
         "-chardev".into(),
         "stdio,id=console,signal=off".into(),
         "-serial".into(),
         "chardev:console".into(),
         "-qmp".into(),
-        format!("unix:{},server=on,wait=off", plan.qmp_socket.display()),
+        format!("unix:{},server=on,wait=off", input.control_socket.display()),
         "-kernel".into(),
-        plan.kernel.display().to_string(),
+        input.kernel.display().to_string(),
     ]);
-    if let Some(initrd) = &plan.initrd {
+    if let Some(initrd) = input.initrd {
         args.extend(["-initrd".into(), initrd.display().to_string()]);
     }
     args.extend([
         "-append".into(),
-        plan.append.clone(),
+        input.cmdline.to_owned(),
         "-netdev".into(),
         format!("tap,id=net0,fd={TAP_FD},vhost=off"),
         "-device".into(),
         format!(
-            "{nic},netdev=net0,mac={},host_mtu={}",
-            format_mac(&plan.net.mac),
-            plan.net.mtu
+            "virtio-net-{bus},netdev=net0,mac={},host_mtu={}",
+            format_mac(&input.net.mac),
+            input.net.mtu
         ),
     ]);
-    args
+    if let Some(block) = input.block {
+        args.extend([
+            "-drive".into(),
+            format!("file={},format=raw,if=none,id=blk0", option_path(block)),
+            "-device".into(),
+            format!("virtio-blk-{bus},drive=blk0"),
+        ]);
+    }
+    if opts.debug_exit {
+        args.extend([
+            "-device".into(),
+            "isa-debug-exit,iobase=0x501,iosize=2".into(),
+        ]);
+    }
+    VmmCommand {
+        binary: input.binary.to_path_buf(),
+        argv: args,
+        config_file: None,
+        tap: TapAccess::Fd(TAP_FD),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use crate::guest::fixtures::bridge;
+    use crate::net::plan::GuestNet;
+    use crate::vmm::input::QemuOptions;
+    use crate::vmm::Monitor;
 
-    fn plan(machine: Machine, accel: ResolvedAccel, initrd: bool) -> QemuPlan {
-        QemuPlan {
-            binary: "qemu-system-x86_64".into(),
-            accel,
-            machine,
+    fn input<'a>(net: &'a GuestNet, machine: Machine, accel: ResolvedAccel) -> VmmInput<'a> {
+        VmmInput {
+            binary: Path::new("qemu-system-x86_64"),
+            kernel: Path::new("/r/boot/vmlinux"),
+            initrd: Some(Path::new("/r/boot/initrd.img")),
+            block: None,
+            cmdline: "console=ttyS0 ip=x",
             memory_mib: 256,
-            smp: 1,
-            kernel: "/r/boot/vmlinux".into(),
-            initrd: initrd.then(|| "/r/boot/initrd.img".into()),
-            append: "console=ttyS0 ip=x".into(),
-            net: GuestNet {
-                ip: Ipv4Addr::new(10, 88, 0, 5),
-                prefix: 24,
-                gateway: None,
-                mac: [2, 0, 0, 0, 0, 1],
-                mtu: 1450,
+            vcpus: 1,
+            tap: "uk-c1",
+            net,
+            control_socket: Path::new("/run/ukrun/c/qmp.sock"),
+            state_dir: Path::new("/run/ukrun/.ukrun/c"),
+            qemu: QemuOptions {
+                accel,
+                machine,
+                sandbox: false,
+                debug_exit: false,
             },
-            qmp_socket: "/run/ukrun/c/qmp.sock".into(),
+            solo5: crate::guest::GuestKind::Linux.caps().solo5,
+        }
+    }
+
+    fn net() -> GuestNet {
+        GuestNet {
+            mac: [2, 0, 0, 0, 0, 1],
+            mtu: 1450,
+            ..bridge()
         }
     }
 
     #[test]
     fn microvm_tcg_with_initrd_golden() {
+        let net = net();
+        let cmd = Monitor::Qemu.render(&input(&net, Machine::Microvm, ResolvedAccel::Tcg));
+        assert_eq!(cmd.tap, TapAccess::Fd(3));
+        assert_eq!(cmd.config_file, None);
         assert_eq!(
-            argv(&plan(Machine::Microvm, ResolvedAccel::Tcg, true)).join(" "),
+            cmd.argv.join(" "),
             "-M microvm -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot \
              -chardev stdio,id=console,signal=off -serial chardev:console \
              -qmp unix:/run/ukrun/c/qmp.sock,server=on,wait=off -kernel /r/boot/vmlinux \
@@ -203,7 +203,12 @@ mod tests {
 
     #[test]
     fn q35_kvm_without_initrd_uses_pci_nic_and_host_cpu() {
-        let a = argv(&plan(Machine::Q35, ResolvedAccel::Kvm, false));
+        let net = net();
+        let a = render(&VmmInput {
+            initrd: None,
+            ..input(&net, Machine::Q35, ResolvedAccel::Kvm)
+        })
+        .argv;
         assert_eq!(&a[..6], ["-M", "q35", "-accel", "kvm", "-cpu", "host"]);
         assert!(!a.contains(&"-initrd".to_string()));
         assert!(a.last().unwrap().starts_with("virtio-net-pci,netdev=net0,"));
@@ -216,15 +221,29 @@ mod tests {
     }
 
     #[test]
-    fn memory_from_limit_default_and_floor() {
-        assert_eq!(guest_memory_mib(None, 256), Ok(256));
-        assert_eq!(guest_memory_mib(Some(-1), 256), Ok(256));
-        assert_eq!(guest_memory_mib(Some(0), 32), Ok(MEMORY_FLOOR_MIB));
-        assert_eq!(guest_memory_mib(Some(512 * 1024 * 1024), 256), Ok(512));
-        let e = guest_memory_mib(Some(32 * 1024 * 1024), 256).unwrap_err();
+    fn block_sandbox_and_debug_exit() {
+        let net = net();
+        let base = input(&net, Machine::Q35, ResolvedAccel::Tcg);
+        let a = render(&VmmInput {
+            block: Some(Path::new("/r/disk,1.img")),
+            qemu: QemuOptions {
+                sandbox: true,
+                debug_exit: true,
+                ..base.qemu
+            },
+            ..base
+        })
+        .argv;
+        let sandbox = a.iter().position(|x| x == "-sandbox").unwrap();
+        assert_eq!(a[sandbox - 1], "-no-reboot");
         assert_eq!(
-            e.to_string(),
-            "memory limit of 32 MiB is below the 64 MiB qemu guests need"
+            a[sandbox + 1],
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+        );
+        assert_eq!(
+            a[a.len() - 6..].join(" "),
+            "-drive file=/r/disk,,1.img,format=raw,if=none,id=blk0 -device virtio-blk-pci,drive=blk0 \
+             -device isa-debug-exit,iobase=0x501,iosize=2"
         );
     }
 

@@ -1,0 +1,157 @@
+//! Unikraft: library parameters on the kernel command line, then `--` and
+//! the application's arguments (uklibparam).
+//! - Unikraft ≥ 0.16.1 (and images that do not say): lwIP's
+//!   `netdev.ip=cidr[:gw[:dns0[:dns1[:hostname[:domain]]]]]` (documented with
+//!   kraftkit's `unikraft/export/v0/uknetdev`), an initrd unpacked as the root
+//!   by `vfs.fstab=[ "initrd0:/:extract:::" ]` (vfscore's
+//!   `source:target:driver:flags:opts:ukopts` entries), the environment in
+//!   `env.vars=[ … ]`.
+//! - Before 0.16.1: `netdev.ipv4_addr= netdev.ipv4_gw_addr=
+//!   netdev.ipv4_subnet_mask=`, `vfs.rootfs=initrd`, and no environment.
+//!
+//! urunc (pkg/unikontainers/unikernels/unikraft.go) switches on the same version.
+
+use super::boot::{cidr, gateway, with_app_args, BootError, BootInput};
+use super::version::Version;
+use super::GuestKind;
+use crate::net::netmask;
+
+/// The first version with `netdev.ip=` and `vfs.fstab=`.
+pub const NETDEV_IP_SINCE: Version = Version::new(0, 16, 1);
+
+/// The command line for the image's Unikraft version.
+pub fn cmdline(boot: &BootInput<'_>) -> Result<String, BootError> {
+    let current = match boot.version {
+        None => true,
+        Some(text) => Version::parse(text)? >= NETDEV_IP_SINCE,
+    };
+    let args = if current {
+        current_args(boot)
+    } else {
+        legacy_args(boot)
+    };
+    Ok(with_app_args(args, boot.image_cmdline))
+}
+
+fn current_args(boot: &BootInput<'_>) -> Vec<String> {
+    let nameservers = GuestKind::Unikraft.caps().dns.pick(boot.nameservers);
+    let mut fields = vec![cidr(boot.net), gateway(boot.net)];
+    fields.extend((0..2).map(|i| {
+        nameservers
+            .get(i)
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    }));
+    fields.push(boot.hostname.unwrap_or_default().to_owned());
+    while fields.last().is_some_and(String::is_empty) {
+        fields.pop();
+    }
+    let mut args = vec![format!("netdev.ip={}", fields.join(":"))];
+    if boot.initrd {
+        args.push("vfs.fstab=[ \"initrd0:/:extract:::\" ]".to_owned());
+    }
+    if !boot.env.is_empty() {
+        let quoted: Vec<String> = boot.env.iter().map(|e| format!("\"{e}\"")).collect();
+        args.push(format!("env.vars=[ {} ]", quoted.join(" ")));
+    }
+    args
+}
+
+fn legacy_args(boot: &BootInput<'_>) -> Vec<String> {
+    let mut args = vec![
+        format!("netdev.ipv4_addr={}", boot.net.ip),
+        format!("netdev.ipv4_gw_addr={}", gateway(boot.net)),
+        format!("netdev.ipv4_subnet_mask={}", netmask(boot.net.prefix)),
+    ];
+    if boot.initrd {
+        args.push("vfs.rootfs=initrd".to_owned());
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::fixtures::{bridge, calico, input, NS1, NS2};
+    use crate::guest::version::VersionError;
+
+    #[test]
+    fn current_syntax_bridge_and_calico() {
+        let (b, c) = (bridge(), calico());
+        assert_eq!(
+            cmdline(&input(&b, NS1)).unwrap(),
+            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0"
+        );
+        assert_eq!(
+            cmdline(&input(&c, NS2)).unwrap(),
+            "netdev.ip=10.88.0.5/32:169.254.1.1:10.96.0.10:10.96.0.11:web-0"
+        );
+        let anonymous = BootInput {
+            hostname: None,
+            ..input(&b, &[])
+        };
+        assert_eq!(
+            cmdline(&anonymous).unwrap(),
+            "netdev.ip=10.88.0.5/24:10.88.0.1"
+        );
+    }
+
+    #[test]
+    fn initrd_env_and_app_arguments() {
+        let net = bridge();
+        let env = ["PATH=/bin".to_owned(), "MSG=hello world".to_owned()];
+        let boot = BootInput {
+            initrd: true,
+            env: &env,
+            image_cmdline: "/nginx -c /nginx/conf/nginx.conf",
+            version: Some("0.17.0"),
+            ..input(&net, NS1)
+        };
+        assert_eq!(
+            cmdline(&boot).unwrap(),
+            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0 vfs.fstab=[ \"initrd0:/:extract:::\" ] \
+             env.vars=[ \"PATH=/bin\" \"MSG=hello world\" ] -- /nginx -c /nginx/conf/nginx.conf"
+        );
+    }
+
+    #[test]
+    fn legacy_syntax_below_0_16_1_drops_resolvers_and_env() {
+        let net = calico();
+        let env = ["A=1".to_owned()];
+        let boot = BootInput {
+            initrd: true,
+            env: &env,
+            image_cmdline: "-p 80",
+            version: Some("0.15.0"),
+            ..input(&net, NS2)
+        };
+        assert_eq!(
+            cmdline(&boot).unwrap(),
+            "netdev.ipv4_addr=10.88.0.5 netdev.ipv4_gw_addr=169.254.1.1 \
+             netdev.ipv4_subnet_mask=255.255.255.255 vfs.rootfs=initrd -- -p 80"
+        );
+        let rc = BootInput {
+            version: Some("v0.16.1-rc1"),
+            ..boot.clone()
+        };
+        assert!(cmdline(&rc).unwrap().starts_with("netdev.ipv4_addr="));
+        let exact = BootInput {
+            version: Some("0.16.1"),
+            ..boot
+        };
+        assert!(cmdline(&exact).unwrap().starts_with("netdev.ip="));
+    }
+
+    #[test]
+    fn unparsable_version_is_an_error() {
+        let net = bridge();
+        let boot = BootInput {
+            version: Some("latest"),
+            ..input(&net, NS1)
+        };
+        assert_eq!(
+            cmdline(&boot),
+            Err(BootError::Version(VersionError("latest".into())))
+        );
+    }
+}
