@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Boots the test guest once under qemu TCG in a throwaway network namespace,
 # with a tap that qemu creates, and checks that the guest's HTTP server
-# answers from the namespace. Proves the guest image works before ukrun is
-# involved. Cleans up (qemu, netns, tap) even on failure.
+# answers from the namespace, that its 4 MiB /blob matches the checksum it
+# printed, and that its ping probe reaches the gateway. Proves the guest
+# image works before ukrun is involved. Cleans up (qemu, netns, tap) even on
+# failure.
 # Usage: smoke.sh OUT_DIR [microvm|q35] [subnet|calico]
 #   subnet: guest 10.0.2.15/24, gateway 10.0.2.1 on the tap
 #   calico: guest 10.0.2.15/32, gateway 169.254.1.1 (on-link route needed)
@@ -55,7 +57,7 @@ start=$(date +%s%N)
 nsenter --net="/run/netns/$ns" qemu-system-x86_64 -M "$machine" -accel tcg -m 256 -smp 1 \
 	-nodefaults -no-user-config -nographic -no-reboot \
 	-kernel "$dir/vmlinux" -initrd "$dir/initrd.img" \
-	-append "console=ttyS0 quiet panic=-1 tsc_early_khz=$khz ip=$guest_ip::$gw:$mask:smoke:eth0:off" \
+	-append "console=ttyS0 quiet panic=-1 tsc_early_khz=$khz ip=$guest_ip::$gw:$mask:smoke:eth0:off ukrun.probe.ping=$gw" \
 	-serial stdio -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" \
 	-device "$nic,netdev=n0,mac=$mac" </dev/null >"$log" 2>&1 &
 qemu_pid=$!
@@ -91,5 +93,14 @@ for _ in $(seq 20); do
 done
 served=$(date +%s%N)
 [[ $answer == "hello from the ukrun guest" ]] || fail "unexpected HTTP answer '$answer'"
-printf 'smoke: OK machine=%s net=%s ready after %d ms, HTTP answer after %d ms: %s\n' \
+
+printed=$(sed -n 's/^UKRUN-GUEST-BLOB sha256=\([0-9a-f]*\).*/\1/p' "$log")
+fetched=$(nsenter --net="/run/netns/$ns" timeout 20 busybox wget -qO- "http://$guest_ip:8080/blob" | sha256sum | cut -d' ' -f1)
+[[ -n $printed && $printed == "$fetched" ]] || fail "blob checksum: guest printed '$printed', node got '$fetched'"
+for _ in $(seq 300); do
+	grep -q '^UKRUN-GUEST-PROBE ping' "$log" && break
+	sleep 0.05
+done
+grep -q "^UKRUN-GUEST-PROBE ping $gw ok" "$log" || fail "the guest's ping probe of $gw did not report ok"
+printf 'smoke: OK machine=%s net=%s ready after %d ms, HTTP answer after %d ms: %s; blob and ping probe OK\n' \
 	"$machine" "$style" $(((ready - start) / 1000000)) $(((served - start) / 1000000)) "$answer"
