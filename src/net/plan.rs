@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::nft;
 use super::steps::{NetStep, RoutingRule};
 use super::PodInterface;
+use crate::spec::ports::GuestPort;
 
 /// How the guest is wired to the pod network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +120,12 @@ pub fn plan_tc(pod: &PodInterface, container_id: &str) -> NetPlan {
 /// it as a /32 behind the pod-loopback address, which the tap holds; marks
 /// and policy routing send everything for the pod IP to the guest except
 /// the sidecars' connections, which stay local.
-pub fn plan_routed(pod: &PodInterface, container_id: &str, pod_loopback: Ipv4Addr) -> NetPlan {
+pub fn plan_routed(
+    pod: &PodInterface,
+    container_id: &str,
+    pod_loopback: Ipv4Addr,
+    localhost_ports: &[GuestPort],
+) -> NetPlan {
     let tap = tap_name(container_id);
     let sysctl = |key: String, value: &str| NetStep::Sysctl {
         key,
@@ -151,7 +157,14 @@ pub fn plan_routed(pod: &PodInterface, container_id: &str, pod_loopback: Ipv4Add
             source: pod_loopback,
         },
         NetStep::Nftables {
-            ruleset: nft::routed_ruleset(&table, &pod.name, pod.ipv4, pod_loopback),
+            ruleset: nft::routed_ruleset(&nft::RoutedRules {
+                table: &table,
+                pod_if: &pod.name,
+                tap: &tap,
+                pod_ip: pod.ipv4,
+                pod_loopback,
+                localhost_ports,
+            }),
             table,
         },
         NetStep::LocalRule {
@@ -179,16 +192,51 @@ pub fn plan_routed(pod: &PodInterface, container_id: &str, pod_loopback: Ipv4Add
     }
 }
 
-/// Plans the given mode.
-pub fn plan(
-    mode: NetworkMode,
-    pod: &PodInterface,
-    container_id: &str,
-    pod_loopback: Ipv4Addr,
-) -> NetPlan {
-    match mode {
+/// The container's choices that shape its network plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wiring {
+    /// Network mode.
+    pub mode: NetworkMode,
+    /// Pod-loopback address (routed mode).
+    pub pod_loopback: Ipv4Addr,
+    /// Guest ports forwarded from the pod's loopback (routed mode).
+    pub localhost_ports: Vec<GuestPort>,
+}
+
+/// Why a wiring cannot be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WiringError {
+    /// A feature that needs routed mode.
+    #[error("{feature} needs network mode routed (this container uses tc: set ukrun.dev/network-mode: routed)")]
+    NeedsRouted {
+        /// The feature.
+        feature: &'static str,
+    },
+}
+
+impl Wiring {
+    /// Checks that the mode can provide every feature asked for (tc mode
+    /// has no routing in the pod netns, so no localhost forwarding).
+    pub fn check(&self) -> Result<(), WiringError> {
+        if self.mode == NetworkMode::Tc && !self.localhost_ports.is_empty() {
+            return Err(WiringError::NeedsRouted {
+                feature: "ukrun.dev/localhost-ports",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Plans the network of a container.
+pub fn plan(wiring: &Wiring, pod: &PodInterface, container_id: &str) -> NetPlan {
+    match wiring.mode {
         NetworkMode::Tc => plan_tc(pod, container_id),
-        NetworkMode::Routed => plan_routed(pod, container_id, pod_loopback),
+        NetworkMode::Routed => plan_routed(
+            pod,
+            container_id,
+            wiring.pod_loopback,
+            &wiring.localhost_ports,
+        ),
     }
 }
 
@@ -239,7 +287,7 @@ mod tests {
     #[test]
     fn routed_guest_is_a_host_behind_the_pod_loopback_address() {
         let p = pod(24, Some(Ipv4Addr::new(10, 88, 0, 1)), 1450);
-        let plan = plan_routed(&p, "c1", Ipv4Addr::new(169, 254, 1, 1));
+        let plan = plan_routed(&p, "c1", Ipv4Addr::new(169, 254, 1, 1), &[]);
         assert_eq!(plan.guest.ip, p.ipv4);
         assert_eq!(plan.guest.prefix, 32);
         assert_eq!(plan.guest.gateway, Some(Ipv4Addr::new(169, 254, 1, 1)));
@@ -253,6 +301,7 @@ mod tests {
             &pod(32, Some(Ipv4Addr::new(169, 254, 1, 1)), 1500),
             "c1",
             Ipv4Addr::new(169, 254, 1, 1),
+            &[],
         );
         let described: Vec<String> = plan.steps.iter().map(NetStep::describe).collect();
         assert_eq!(
@@ -275,6 +324,26 @@ mod tests {
         );
         assert!(
             matches!(&plan.steps[12], NetStep::Rule(r) if r.fwmark == Some(nft::GUEST_MARK) && r.iif.is_none())
+        );
+    }
+
+    #[test]
+    fn tc_mode_refuses_localhost_ports() {
+        let port = GuestPort {
+            port: 80,
+            protocol: crate::spec::ports::Protocol::Tcp,
+        };
+        let wiring = |mode| Wiring {
+            mode,
+            pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
+            localhost_ports: vec![port],
+        };
+        assert!(wiring(NetworkMode::Routed).check().is_ok());
+        let e = wiring(NetworkMode::Tc).check().unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("ukrun.dev/localhost-ports needs network mode routed"),
+            "{e}"
         );
     }
 

@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod knobs;
 pub mod pod_files;
+pub mod ports;
 pub mod rootfs_path;
 #[cfg(test)]
 mod test_rootfs;

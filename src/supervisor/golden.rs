@@ -14,7 +14,7 @@ use crate::guest::caps::Rootfs;
 use crate::guest::fixtures::{bridge, calico, NS1, NS2};
 use crate::guest::GuestKind;
 use crate::names::Named;
-use crate::net::plan::{GuestNet, NetworkMode};
+use crate::net::plan::{GuestNet, NetworkMode, Wiring};
 use crate::spec::unikernel::{Block, Unikernel};
 use crate::vmm::input::TapAccess;
 use crate::vmm::qemu::ResolvedAccel;
@@ -77,7 +77,11 @@ fn inputs(
             Vec::new()
         },
         nameservers: nameservers.to_vec(),
-        network_mode: NetworkMode::Tc,
+        wiring: Wiring {
+            mode: NetworkMode::Tc,
+            pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
+            localhost_ports: Vec::new(),
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use crate::config::{Config, Machine};
 use crate::guest::boot::{self, BootError, BootInput};
 use crate::guest::GuestKind;
 use crate::net::plan::GuestNet;
-use crate::net::plan::NetworkMode;
+use crate::net::plan::{Wiring, WiringError};
 use crate::spec::knobs::{self, KnobError};
 use crate::spec::pod_files::{self, PodFileError};
 use crate::spec::{Bundle, Unikernel};
@@ -46,7 +46,7 @@ pub struct LaunchInputs {
     /// Resolvers for the guest's boot arguments (none until DNS delivery is planned).
     pub nameservers: Vec<Ipv4Addr>,
     /// How the guest is wired to the pod network.
-    pub network_mode: NetworkMode,
+    pub wiring: Wiring,
 }
 
 /// Why the launch inputs are unusable.
@@ -67,6 +67,9 @@ pub enum LaunchError {
     /// The environment cannot reach the guest's command line.
     #[error(transparent)]
     Boot(#[from] BootError),
+    /// The network mode cannot provide what the container asks for.
+    #[error(transparent)]
+    Wiring(#[from] WiringError),
     /// A console was requested.
     #[error("terminal (tty) mode is not supported for unikernel containers yet: the guest console is the container's log")]
     Terminal,
@@ -127,6 +130,12 @@ pub fn check(
     };
     boot::validate_env(&env)?;
     let knobs = knobs::from_annotations(&bundle.annotations())?;
+    let wiring = Wiring {
+        mode: knobs.network_mode.unwrap_or(config.network.mode),
+        pod_loopback: knobs.pod_loopback.unwrap_or(config.network.pod_loopback),
+        localhost_ports: knobs.localhost_ports,
+    };
+    wiring.check()?;
     Ok(LaunchInputs {
         binary,
         version: None,
@@ -137,7 +146,7 @@ pub fn check(
         tsc_khz,
         env,
         nameservers: Vec::new(),
-        network_mode: knobs.network_mode.unwrap_or(config.network.mode),
+        wiring,
     })
 }
 

@@ -28,7 +28,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::config::Config;
 use crate::log::Logger;
 use crate::names::Named;
-use crate::net::{apply, observe, plan};
+use crate::net::{apply, forward, observe, plan};
 use crate::spec::Bundle;
 use crate::state::{ContainerState, ProcessRef, Stage, Store};
 use crate::vmm::input::TapAccess;
@@ -164,6 +164,8 @@ fn enter_pod(ctx: &Context, id: &str) -> Result<(ContainerState, PathBuf, Launch
 struct Supervisor {
     handle: rtnetlink::Handle,
     listener: UnixListener,
+    /// The ::1 listeners of declared localhost ports.
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
     state: ContainerState,
     state_dir: PathBuf,
     /// The tap's descriptor, until a monitor that opens the tap by name takes it.
@@ -180,12 +182,23 @@ impl Supervisor {
         state_dir: PathBuf,
         inputs: LaunchInputs,
     ) -> Result<Self, String> {
-        let (handle, tap, guest) = wire_network(ctx, &mut state, inputs.network_mode).await?;
-        let listener = match UnixListener::bind(CONTROL_SOCKET) {
-            Ok(l) => l,
+        let (handle, tap, guest) = wire_network(ctx, &mut state, &inputs.wiring).await?;
+        let listening = forward::spawn_ipv6_loopback(
+            &inputs.wiring.localhost_ports,
+            guest.ip,
+            inputs.wiring.pod_loopback,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|tasks| {
+            UnixListener::bind(CONTROL_SOCKET)
+                .map(|l| (tasks, l))
+                .map_err(|e| format!("cannot listen on the control socket: {e}"))
+        });
+        let (forwarders, listener) = match listening {
+            Ok(both) => both,
             Err(e) => {
                 teardown::undo_network(&handle, &state.network).await;
-                return Err(format!("cannot listen on the control socket: {e}"));
+                return Err(e);
             }
         };
         state.stage = Stage::Created;
@@ -193,6 +206,7 @@ impl Supervisor {
         Ok(Self {
             handle,
             listener,
+            forwarders,
             state,
             state_dir,
             tap: Some(tap),
@@ -201,8 +215,11 @@ impl Supervisor {
         })
     }
 
-    /// Undoes the network and removes the control socket.
+    /// Closes the forwarders, undoes the network and removes the control socket.
     async fn finish(&self, ctx: &Context) {
+        self.forwarders
+            .iter()
+            .for_each(tokio::task::JoinHandle::abort);
         for problem in teardown::undo_network(&self.handle, &self.state.network).await {
             ctx.logger.error(&problem);
         }
@@ -215,12 +232,13 @@ impl Supervisor {
 async fn wire_network(
     ctx: &Context,
     state: &mut ContainerState,
-    mode: plan::NetworkMode,
+    wiring: &plan::Wiring,
 ) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
     tokio::spawn(conn);
     let pod = observe::observe(&handle).await.map_err(|e| e.to_string())?;
-    let net_plan = plan::plan(mode, &pod, &state.id, ctx.config.network.pod_loopback);
+    forward::check_ipv4_loopback_free(&wiring.localhost_ports).map_err(|e| e.to_string())?;
+    let net_plan = plan::plan(wiring, &pod, &state.id);
     ctx.logger
         .debug(&format!("pod interface {pod:?}; plan {net_plan:?}"));
     let mut tap = None;

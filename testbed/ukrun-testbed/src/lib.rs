@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod cri;
 pub mod demo;
 pub mod diagnostics;
+pub mod fixture;
 pub mod guest;
 pub mod guest_pod;
 pub mod http;

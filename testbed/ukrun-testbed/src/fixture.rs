@@ -1,0 +1,125 @@
+//! One guest container on a CNI-shaped pod netns, driven through the ukrun
+//! binary: the fixture the netns tests share. Dropping it removes the
+//! container, its state, the bundle and both network namespaces.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+
+use crate::bundle::Bundle;
+use crate::guest::{HTTP_PORT, READY_MARKER};
+use crate::runtime::Runtime;
+use crate::topology::{Shape, Topology, POD_IP};
+use crate::{http, images, procs, wait};
+
+/// Everything one test needs; dropping it removes all of it.
+pub struct Fixture {
+    /// The ukrun binary with its private root, log and config.
+    pub runtime: Runtime,
+    /// The guest bundle (edit its config.json before `create`).
+    pub bundle: Bundle,
+    /// The node and pod network namespaces.
+    pub topo: Topology,
+}
+
+impl Fixture {
+    /// Builds the guest (cached), the topology and a bundle joined to its pod netns.
+    pub fn new(ukrun: &Path, tag: &str, shape: Shape) -> Result<Self> {
+        let guest = images::build()?.join("guest");
+        let topo = Topology::new(tag, shape)?;
+        let work = std::env::temp_dir().join(format!("ukrun-it-{tag}-{}", std::process::id()));
+        let runtime = Runtime::new(ukrun, &work.join("rt"))?;
+        let bundle = Bundle::linux_guest(&work.join("bundle"), &guest, topo.pod_netns().path())?;
+        Ok(Fixture {
+            runtime,
+            bundle,
+            topo,
+        })
+    }
+
+    /// `create`, failing with the runtime's last error.
+    pub fn create(&self, id: &str) -> Result<()> {
+        let out = self.runtime.create(&self.bundle.dir, id)?;
+        ensure!(
+            out.status.success(),
+            "create {id} failed: {}",
+            self.runtime.last_error()
+        );
+        Ok(())
+    }
+
+    /// `start`, failing with the runtime's last error.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let out = self.runtime.run(&["start", id])?;
+        ensure!(
+            out.status.success(),
+            "start {id} failed: {}",
+            self.runtime.last_error()
+        );
+        Ok(())
+    }
+
+    /// Waits (bounded) for the guest's readiness line on its console.
+    pub fn wait_ready(&self, id: &str) -> Result<()> {
+        let console = self.runtime.console_path(id);
+        wait::poll(
+            "the guest's readiness line",
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || {
+                Ok(std::fs::read_to_string(&console)?
+                    .contains(READY_MARKER)
+                    .then_some(()))
+            },
+        )
+    }
+
+    /// GETs the guest's page from the node netns at the pod IP (retried while it boots).
+    pub fn fetch_from_node(&self) -> Result<String> {
+        let addr = format!("{POD_IP}:{HTTP_PORT}").parse()?;
+        self.topo.node_netns().within(move || {
+            wait::poll(
+                "the guest's page",
+                Duration::from_secs(20),
+                Duration::from_millis(200),
+                || http::get(addr, "/").map(Some),
+            )
+        })
+    }
+
+    /// ukrun and qemu processes that belong to this fixture.
+    pub fn processes(&self) -> Vec<String> {
+        let marks = [
+            self.runtime.dir.to_string_lossy().into_owned(),
+            self.bundle.dir.to_string_lossy().into_owned(),
+        ];
+        procs::all()
+            .into_iter()
+            .filter(|p| p.is_runtime() && marks.iter().any(|m| p.cmdline.contains(m.as_str())))
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// Checks that no process, no state and no change in the pod netns
+    /// (against `before`, a [`Topology::pod_network_view`]) is left.
+    pub fn assert_nothing_left(&self, before: &str) -> Result<()> {
+        wait::poll(
+            "processes to exit",
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+            || Ok(self.processes().is_empty().then_some(())),
+        )?;
+        ensure!(
+            self.runtime.leftover_state().is_empty(),
+            "state left: {:?}",
+            self.runtime.leftover_state()
+        );
+        let after = self.topo.pod_network_view()?;
+        ensure!(
+            after == before,
+            "pod netns changed:\nbefore:\n{before}\nafter:\n{after}"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,171 @@
+//! Localhost between the guest and the pod (routed mode): sidecars reach the
+//! guest's declared ports on 127.0.0.1 and ::1, the node cannot reach those
+//! paths, and bad declarations fail create with nothing left behind.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use ukrun_testbed::fixture::Fixture;
+use ukrun_testbed::guest::PAGE_TEXT;
+use ukrun_testbed::topology::Shape;
+use ukrun_testbed::{http, sidecar, wait};
+
+const PORTS: &str = "ukrun.dev/localhost-ports";
+
+fn fixture(tag: &str, ports: &str) -> Result<Fixture> {
+    let fx = Fixture::new(
+        Path::new(env!("CARGO_BIN_EXE_ukrun")),
+        tag,
+        Shape::Bridge { mtu: 1500 },
+    )?;
+    fx.bundle.edit(|c| c["annotations"][PORTS] = ports.into())?;
+    Ok(fx)
+}
+
+/// GETs `/` at `addr` from the pod netns (a sidecar's view), retried while
+/// the guest boots.
+fn fetch_in_pod(fx: &Fixture, addr: &str) -> Result<String> {
+    let addr: SocketAddr = addr.parse()?;
+    fx.topo.pod_netns().within(move || {
+        wait::poll(
+            "the guest's page through localhost",
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || http::get(addr, "/").map(Some),
+        )
+    })
+}
+
+#[test]
+fn sidecars_reach_the_guest_on_127_0_0_1_and_ipv6_loopback() -> Result<()> {
+    let fx = fixture("lh", "8080, 9999/udp")?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    fx.wait_ready("g1")?;
+    ensure!(fetch_in_pod(&fx, "127.0.0.1:8080")?.contains(PAGE_TEXT));
+    ensure!(fetch_in_pod(&fx, "[::1]:8080")?.contains(PAGE_TEXT));
+    let parallel: Vec<Result<String>> = fx.topo.pod_netns().within(|| {
+        let workers: Vec<_> = (0..50)
+            .map(|_| std::thread::spawn(|| http::get("127.0.0.1:8080".parse()?, "/")))
+            .collect();
+        Ok(workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect())
+    })?;
+    let failed: Vec<String> = parallel
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| format!("{e:#}")))
+        .collect();
+    ensure!(
+        failed.is_empty(),
+        "50 parallel connections all complete: {failed:?}"
+    );
+    ensure!(
+        fx.fetch_from_node()?.contains(PAGE_TEXT),
+        "the pod IP still reaches the guest itself"
+    );
+    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)?;
+    let listeners = fx.topo.pod_netns().run("ss", &["-Hltnu"])?;
+    ensure!(listeners.trim().is_empty(), "no listener left: {listeners}");
+    Ok(())
+}
+
+#[test]
+fn the_node_cannot_use_the_pod_loopback_path() -> Result<()> {
+    let fx = fixture("ln", "8080")?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    fx.wait_ready("g1")?;
+    let sidecar = sidecar::serve_tcp_once(&fx.topo.pod_netns(), "0.0.0.0:9000", b"loopback-only")?;
+    let node = fx.topo.node_netns();
+    let veth = node.run("ip", &["-o", "link", "show", "type", "veth"])?;
+    let dev = veth
+        .split(':')
+        .nth(1)
+        .map(|d| d.trim().split('@').next().unwrap_or("").to_owned())
+        .unwrap_or_default();
+    node.run("ip", &["route", "add", "169.254.1.1/32", "dev", &dev])?;
+    let reached = node.within(|| sidecar::read_tcp("169.254.1.1:9000".parse()?));
+    ensure!(
+        reached.is_err(),
+        "169.254.1.1 sent into the pod interface is dropped: {reached:?}"
+    );
+    let answer = fx
+        .topo
+        .pod_netns()
+        .within(|| sidecar::read_tcp("127.0.0.1:9000".parse()?))?;
+    ensure!(
+        answer == "loopback-only",
+        "the sidecar itself still serves on its loopback"
+    );
+    sidecar.join().expect("sidecar")?;
+    Ok(())
+}
+
+#[test]
+fn a_port_a_sidecar_holds_and_tc_mode_are_refused_at_create() -> Result<()> {
+    let fx = fixture("lc", "8080,9000")?;
+    let before = fx.topo.pod_network_view()?;
+    let held = fx
+        .topo
+        .pod_netns()
+        .within(|| Ok(std::net::TcpListener::bind("127.0.0.1:9000")?))?;
+    let out = fx.runtime.create(&fx.bundle.dir, "g1")?;
+    ensure!(!out.status.success());
+    let error = fx.runtime.last_error();
+    ensure!(
+        error.contains("port 9000/tcp is already in use on 127.0.0.1 in the pod"),
+        "{error}"
+    );
+    fx.assert_nothing_left(&before)?;
+    drop(held);
+    fx.bundle
+        .edit(|c| c["annotations"]["ukrun.dev/network-mode"] = "tc".into())?;
+    let out = fx.runtime.create(&fx.bundle.dir, "g2")?;
+    ensure!(!out.status.success());
+    let error = fx.runtime.last_error();
+    ensure!(
+        error.contains("ukrun.dev/localhost-ports needs network mode routed"),
+        "{error}"
+    );
+    fx.assert_nothing_left(&before)
+}
+
+#[test]
+fn malformed_declarations_fail_create() -> Result<()> {
+    let cases = [
+        (PORTS, "80,abc", "\"abc\" is not a port"),
+        (PORTS, "0", "port 0 is out of range"),
+        (PORTS, "70000", "port 70000 is out of range"),
+        (PORTS, "80,80", "port 80/tcp is declared twice"),
+        (
+            "ukrun.dev/pod-loopback",
+            "10.0.0.1",
+            "is not a link-local IPv4 address",
+        ),
+    ];
+    let fx = fixture("lm", "8080")?;
+    let before = fx.topo.pod_network_view()?;
+    for (key, value, expected) in cases {
+        fx.bundle.edit(|c| c["annotations"][key] = value.into())?;
+        let out = fx.runtime.create(&fx.bundle.dir, "bad")?;
+        let error = fx.runtime.last_error();
+        ensure!(
+            !out.status.success() && error.contains(expected),
+            "{key}={value}: {error}"
+        );
+        fx.bundle.edit(|c| c["annotations"][key] = "8080".into())?;
+        if key != PORTS {
+            fx.bundle.edit(|c| {
+                c["annotations"].as_object_mut().map(|a| a.remove(key));
+            })?;
+        }
+    }
+    fx.assert_nothing_left(&before)
+}
