@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod delegate;
+pub mod dns;
 pub mod guest;
 pub mod log;
 pub mod names;

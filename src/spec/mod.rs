@@ -2,12 +2,14 @@
 //! unikernel (urunc's annotations or urunc.json) or a container for runc.
 
 pub mod annotations;
+pub mod hosts;
 pub mod knobs;
 pub mod pod_files;
 pub mod ports;
+pub mod resolv;
 pub mod rootfs_path;
 #[cfg(test)]
-mod test_rootfs;
+pub mod test_rootfs;
 pub mod unikernel;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,328 @@
+//! How the pod's DNS reaches a guest (pure): the best fidelity the guest
+//! supports, unless the container chooses (`ukrun.dev/dns-delivery`).
+//! 1. files: resolv.conf, hosts and hostname byte for byte (Linux initrd);
+//! 2. boot arguments: nameservers in the guest's own syntax;
+//! 3. relay: a DNS relay on the pod-loopback address, for loopback-only
+//!    resolvers and for guests that cannot apply the search list.
+//!
+//! Never a made-up resolver: a pod without nameservers gives none.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::guest::caps::{Capabilities, DnsArgs};
+use crate::net::plan::NetworkMode;
+
+use super::pod_dns::PodDns;
+
+/// Annotation choosing the delivery.
+pub const DNS_DELIVERY: &str = "ukrun.dev/dns-delivery";
+
+/// What the container asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// ukrun decides.
+    Auto,
+    /// Files in the guest.
+    Files,
+    /// Boot arguments.
+    BootArgs,
+    /// The relay.
+    Relay,
+}
+
+impl Choice {
+    /// Parses the annotation value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "auto" => Some(Self::Auto),
+            "files" => Some(Self::Files),
+            "bootargs" => Some(Self::BootArgs),
+            "relay" => Some(Self::Relay),
+            _ => None,
+        }
+    }
+}
+
+/// How the guest gets the pod's DNS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Nothing: the reason says why (logged).
+    None(String),
+    /// The pod's files appended to the initrd.
+    Files,
+    /// Nameservers on the boot command line.
+    BootArgs,
+    /// The relay on the pod-loopback address, applying the search list
+    /// when the guest cannot.
+    Relay {
+        /// Whether the relay applies the pod's search list and ndots.
+        apply_search: bool,
+    },
+}
+
+/// The decision and what goes on the guest's command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsPlan {
+    /// How.
+    pub delivery: Delivery,
+    /// Nameservers for the guest's boot arguments (may be empty).
+    pub boot_nameservers: Vec<Ipv4Addr>,
+}
+
+/// Why the delivery cannot be what was asked.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// Unknown annotation value.
+    #[error(
+        "annotation {DNS_DELIVERY}: unknown delivery {0:?} (use auto, files, bootargs or relay)"
+    )]
+    Unknown(String),
+    /// The guest cannot take what was asked.
+    #[error("{DNS_DELIVERY}: {0}")]
+    Unsupported(String),
+}
+
+/// What the decision depends on besides the pod's files.
+#[derive(Clone, Copy, Debug)]
+pub struct GuestDnsFacts<'a> {
+    /// The guest kind's capabilities.
+    pub caps: &'a Capabilities,
+    /// Whether the guest is Linux with an initrd (files can be appended).
+    pub linux_initrd: bool,
+    /// Network mode (the relay needs routed).
+    pub mode: NetworkMode,
+    /// The pod-loopback address (the relay's).
+    pub pod_loopback: Ipv4Addr,
+}
+
+/// Decides the delivery.
+pub fn plan_dns(
+    choice: Choice,
+    guest: GuestDnsFacts<'_>,
+    pod: &PodDns,
+) -> Result<DnsPlan, DeliveryError> {
+    let servers: Vec<IpAddr> = pod
+        .resolv
+        .as_ref()
+        .map(|r| r.nameservers.clone())
+        .unwrap_or_default();
+    let reachable: Vec<Ipv4Addr> = servers
+        .iter()
+        .filter_map(|s| match s {
+            IpAddr::V4(v4) if !v4.is_loopback() => Some(*v4),
+            _ => None,
+        })
+        .collect();
+    let loopback_only = !servers.is_empty() && reachable.is_empty();
+    let has_search = pod.resolv.as_ref().is_some_and(|r| !r.search.is_empty());
+    let takes_args = guest.caps.dns != DnsArgs::None;
+    let routed = guest.mode == NetworkMode::Routed;
+    let relay = |apply_search| DnsPlan {
+        delivery: Delivery::Relay { apply_search },
+        boot_nameservers: vec![guest.pod_loopback],
+    };
+    let boot_args = || DnsPlan {
+        delivery: Delivery::BootArgs,
+        boot_nameservers: reachable.clone(),
+    };
+    let unsupported = |why: &str| Err(DeliveryError::Unsupported(why.to_owned()));
+    match choice {
+        Choice::Files if !guest.linux_initrd => unsupported("files need a Linux guest with an initrd"),
+        Choice::Files => Ok(DnsPlan { delivery: Delivery::Files, boot_nameservers: Vec::new() }),
+        Choice::BootArgs if !takes_args => unsupported("this guest kind takes no DNS boot argument"),
+        Choice::BootArgs if reachable.is_empty() => unsupported("the pod has no IPv4 nameserver the guest can reach directly"),
+        Choice::BootArgs => Ok(boot_args()),
+        Choice::Relay if !routed => unsupported("the relay needs network mode routed"),
+        Choice::Relay if !takes_args => unsupported("this guest kind takes no DNS boot argument to be pointed at the relay"),
+        Choice::Relay => Ok(relay(!guest.caps.search_domains || guest.linux_initrd)),
+        Choice::Auto if servers.is_empty() => {
+            Ok(DnsPlan { delivery: Delivery::None("the pod has no nameserver".into()), boot_nameservers: Vec::new() })
+        }
+        Choice::Auto if loopback_only && (!routed || !takes_args) => unsupported(
+            "the pod's nameservers are loopback-only: the guest reaches them only through the relay, which needs network mode routed and a guest that takes a DNS boot argument",
+        ),
+        Choice::Auto if loopback_only => Ok(relay(true)),
+        Choice::Auto if guest.linux_initrd => Ok(DnsPlan { delivery: Delivery::Files, boot_nameservers: Vec::new() }),
+        Choice::Auto if !takes_args => Ok(DnsPlan {
+            delivery: Delivery::None("this guest kind takes no DNS boot argument".into()),
+            boot_nameservers: Vec::new(),
+        }),
+        Choice::Auto if has_search && !guest.caps.search_domains && routed => Ok(relay(true)),
+        Choice::Auto => Ok(boot_args()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::GuestKind;
+    use crate::spec::resolv::ResolvConf;
+
+    fn pod(text: &str) -> PodDns {
+        PodDns {
+            resolv: Some(ResolvConf::parse(text.as_bytes()).unwrap()),
+            hosts: None,
+            hostname: None,
+        }
+    }
+
+    fn facts(
+        kind: GuestKind,
+        linux_initrd: bool,
+        mode: NetworkMode,
+    ) -> (Capabilities, bool, NetworkMode) {
+        (kind.caps(), linux_initrd, mode)
+    }
+
+    fn decide(
+        choice: Choice,
+        f: (Capabilities, bool, NetworkMode),
+        pod: &PodDns,
+    ) -> Result<DnsPlan, DeliveryError> {
+        let facts = GuestDnsFacts {
+            caps: &f.0,
+            linux_initrd: f.1,
+            mode: f.2,
+            pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
+        };
+        plan_dns(choice, facts, pod)
+    }
+
+    const CLUSTER: &str = "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n";
+    const DOCKER: &str = "nameserver 127.0.0.11\noptions ndots:0\n";
+
+    #[test]
+    fn auto_prefers_files_for_a_linux_initrd() {
+        let p = decide(
+            Choice::Auto,
+            facts(GuestKind::Linux, true, NetworkMode::Routed),
+            &pod(CLUSTER),
+        )
+        .unwrap();
+        assert_eq!(p.delivery, Delivery::Files);
+        assert!(p.boot_nameservers.is_empty());
+    }
+
+    #[test]
+    fn auto_uses_the_relay_for_guests_without_search_domains() {
+        let p = decide(
+            Choice::Auto,
+            facts(GuestKind::Unikraft, false, NetworkMode::Routed),
+            &pod(CLUSTER),
+        )
+        .unwrap();
+        assert_eq!(p.delivery, Delivery::Relay { apply_search: true });
+        assert_eq!(p.boot_nameservers, vec![Ipv4Addr::new(169, 254, 1, 1)]);
+        let tc = decide(
+            Choice::Auto,
+            facts(GuestKind::Unikraft, false, NetworkMode::Tc),
+            &pod(CLUSTER),
+        )
+        .unwrap();
+        assert_eq!(
+            tc.delivery,
+            Delivery::BootArgs,
+            "tc mode has no relay: boot args, without the search list"
+        );
+        assert_eq!(tc.boot_nameservers, vec![Ipv4Addr::new(10, 96, 0, 10)]);
+    }
+
+    #[test]
+    fn loopback_only_resolvers_need_the_relay() {
+        let p = decide(
+            Choice::Auto,
+            facts(GuestKind::Linux, true, NetworkMode::Routed),
+            &pod(DOCKER),
+        )
+        .unwrap();
+        assert_eq!(p.delivery, Delivery::Relay { apply_search: true });
+        let e = decide(
+            Choice::Auto,
+            facts(GuestKind::Linux, true, NetworkMode::Tc),
+            &pod(DOCKER),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("loopback-only"), "{e}");
+    }
+
+    #[test]
+    fn no_nameserver_means_none_never_a_made_up_one() {
+        let p = decide(
+            Choice::Auto,
+            facts(GuestKind::Unikraft, false, NetworkMode::Routed),
+            &pod("search x.example\n"),
+        )
+        .unwrap();
+        assert!(matches!(p.delivery, Delivery::None(_)));
+        assert!(p.boot_nameservers.is_empty());
+        let p = decide(
+            Choice::Auto,
+            facts(GuestKind::Linux, true, NetworkMode::Routed),
+            &PodDns::default(),
+        )
+        .unwrap();
+        assert!(matches!(p.delivery, Delivery::None(_)));
+    }
+
+    #[test]
+    fn guests_without_dns_arguments_get_none_or_files() {
+        let p = decide(
+            Choice::Auto,
+            facts(GuestKind::Rumprun, false, NetworkMode::Routed),
+            &pod(CLUSTER),
+        )
+        .unwrap();
+        assert_eq!(
+            p.delivery,
+            Delivery::None("this guest kind takes no DNS boot argument".into())
+        );
+        assert!(decide(
+            Choice::BootArgs,
+            facts(GuestKind::Rumprun, false, NetworkMode::Routed),
+            &pod(CLUSTER)
+        )
+        .is_err());
+        assert!(decide(
+            Choice::Relay,
+            facts(GuestKind::Rumprun, false, NetworkMode::Routed),
+            &pod(CLUSTER)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn explicit_choices_are_checked() {
+        let linux = facts(GuestKind::Linux, true, NetworkMode::Routed);
+        assert_eq!(
+            decide(Choice::BootArgs, linux, &pod(CLUSTER))
+                .unwrap()
+                .boot_nameservers,
+            vec![Ipv4Addr::new(10, 96, 0, 10)]
+        );
+        assert_eq!(
+            decide(Choice::Relay, linux, &pod(CLUSTER))
+                .unwrap()
+                .delivery,
+            Delivery::Relay { apply_search: true }
+        );
+        let e = decide(
+            Choice::Files,
+            facts(GuestKind::Unikraft, false, NetworkMode::Routed),
+            &pod(CLUSTER),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ukrun.dev/dns-delivery: files need a Linux guest with an initrd"
+        );
+        assert!(decide(
+            Choice::Relay,
+            facts(GuestKind::Linux, true, NetworkMode::Tc),
+            &pod(CLUSTER)
+        )
+        .is_err());
+        assert!(decide(Choice::BootArgs, linux, &pod(DOCKER)).is_err());
+        assert_eq!(Choice::parse("relay"), Some(Choice::Relay));
+        assert_eq!(Choice::parse("dhcp"), None);
+    }
+}

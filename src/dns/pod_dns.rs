@@ -1,0 +1,111 @@
+//! Reads the pod's DNS files: the spec mount with that destination (its host
+//! source, which kubelet/containerd generate) is the source of truth, else
+//! the image's own file in the rootfs.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::spec::hosts::{Hosts, HostsError};
+use crate::spec::pod_files::mount_source;
+use crate::spec::resolv::{ResolvConf, ResolvError};
+use crate::spec::rootfs_path::resolve_file;
+
+/// The pod's DNS inputs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodDns {
+    /// resolv.conf, if the pod has one.
+    pub resolv: Option<ResolvConf>,
+    /// hosts, if the pod has one.
+    pub hosts: Option<Hosts>,
+    /// /etc/hostname bytes, if the pod has one.
+    pub hostname: Option<Vec<u8>>,
+}
+
+/// Why the pod's DNS files could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PodDnsError {
+    /// A file exists but cannot be read.
+    #[error("cannot read the pod's {0}: {1}")]
+    Read(String, String),
+    /// resolv.conf is invalid.
+    #[error("the pod's /etc/resolv.conf: {0}")]
+    Resolv(#[from] ResolvError),
+    /// hosts is invalid.
+    #[error("the pod's /etc/hosts: {0}")]
+    Hosts(#[from] HostsError),
+}
+
+/// Where the pod's copy of `destination` is: the spec mount's source, else
+/// the rootfs's file (`None` when neither exists).
+fn locate(spec: &Spec, rootfs: &Path, destination: &str) -> Option<PathBuf> {
+    mount_source(spec, destination).or_else(|| resolve_file(rootfs, destination, "pod file").ok())
+}
+
+fn read(spec: &Spec, rootfs: &Path, destination: &str) -> Result<Option<Vec<u8>>, PodDnsError> {
+    locate(spec, rootfs, destination)
+        .map(|path| {
+            std::fs::read(&path).map_err(|e| {
+                PodDnsError::Read(destination.to_owned(), format!("{}: {e}", path.display()))
+            })
+        })
+        .transpose()
+}
+
+/// Reads and validates the pod's resolv.conf, hosts and hostname.
+pub fn read_pod_dns(spec: &Spec, rootfs: &Path) -> Result<PodDns, PodDnsError> {
+    Ok(PodDns {
+        resolv: read(spec, rootfs, "/etc/resolv.conf")?
+            .map(|raw| ResolvConf::parse(&raw))
+            .transpose()?,
+        hosts: read(spec, rootfs, "/etc/hosts")?
+            .map(|raw| Hosts::parse(&raw))
+            .transpose()?,
+        hostname: read(spec, rootfs, "/etc/hostname")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::test_rootfs::TempRootfs;
+
+    fn spec(mounts: serde_json::Value) -> Spec {
+        serde_json::from_value(serde_json::json!({"ociVersion": "1.0.2", "mounts": mounts}))
+            .unwrap()
+    }
+
+    #[test]
+    fn mounts_win_over_the_rootfs_and_missing_files_are_none() {
+        let r = TempRootfs::new("poddns");
+        std::fs::create_dir_all(r.0.join("etc")).unwrap();
+        std::fs::write(r.0.join("etc/resolv.conf"), "nameserver 192.0.2.1\n").unwrap();
+        std::fs::write(r.0.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
+        let mounted = r.0.join("pod-resolv.conf");
+        std::fs::write(
+            &mounted,
+            "nameserver 10.96.0.10\nsearch ns.svc.cluster.local\n",
+        )
+        .unwrap();
+        let s = spec(
+            serde_json::json!([{"destination": "/etc/resolv.conf", "source": mounted, "type": "bind"}]),
+        );
+        let dns = read_pod_dns(&s, &r.0).unwrap();
+        assert_eq!(dns.resolv.unwrap().search, vec!["ns.svc.cluster.local"]);
+        assert_eq!(dns.hosts.unwrap().entries.len(), 1);
+        assert_eq!(dns.hostname, None);
+    }
+
+    #[test]
+    fn invalid_files_are_errors_naming_the_file() {
+        let r = TempRootfs::new("poddns-bad");
+        let bad = r.0.join("resolv");
+        std::fs::write(&bad, "nameserver nope\n").unwrap();
+        let s = spec(serde_json::json!([{"destination": "/etc/resolv.conf", "source": bad}]));
+        let e = read_pod_dns(&s, &r.0).unwrap_err().to_string();
+        assert!(
+            e.starts_with("the pod's /etc/resolv.conf: resolv.conf line 1"),
+            "{e}"
+        );
+    }
+}
