@@ -13,6 +13,10 @@ use crate::runtime::Runtime;
 use crate::topology::{Shape, Topology, POD_IP};
 use crate::{http, images, procs, wait};
 
+/// Longest wait for a console line (qemu TCG boots in ~3–10 s, longer when
+/// two guests boot at once on two cores).
+const CONSOLE_WAIT: Duration = Duration::from_secs(60);
+
 /// Everything one test needs; dropping it removes all of it.
 pub struct Fixture {
     /// The ukrun binary with its private root, log and config.
@@ -60,30 +64,45 @@ impl Fixture {
         Ok(())
     }
 
-    /// Waits (bounded) for the guest's readiness line on its console.
-    pub fn wait_ready(&self, id: &str) -> Result<()> {
+    /// Waits (bounded) until `find` finds something in container `id`'s
+    /// console, and returns it.
+    pub fn wait_console<T>(
+        &self,
+        id: &str,
+        what: &str,
+        find: impl Fn(&str) -> Option<T>,
+    ) -> Result<T> {
         let console = self.runtime.console_path(id);
-        wait::poll(
-            "the guest's readiness line",
-            Duration::from_secs(60),
-            Duration::from_millis(200),
-            || {
-                Ok(std::fs::read_to_string(&console)?
-                    .contains(READY_MARKER)
-                    .then_some(()))
-            },
-        )
+        wait::poll(what, CONSOLE_WAIT, Duration::from_millis(200), || {
+            Ok(find(&std::fs::read_to_string(&console)?))
+        })
+    }
+
+    /// Waits (bounded) for the guest's readiness line on its console and
+    /// returns it.
+    pub fn wait_ready(&self, id: &str) -> Result<String> {
+        self.wait_console(id, "the guest's readiness line", |text| {
+            text.lines()
+                .find(|line| line.starts_with(READY_MARKER))
+                .map(|line| line.trim_end().to_owned())
+        })
     }
 
     /// GETs the guest's page from the node netns at the pod IP (retried while it boots).
     pub fn fetch_from_node(&self) -> Result<String> {
+        Ok(String::from_utf8_lossy(&self.fetch_bytes_from_node("/")?).into_owned())
+    }
+
+    /// GETs `path` from the guest's HTTP port at the pod IP from the node
+    /// netns (retried while it boots), byte for byte.
+    pub fn fetch_bytes_from_node(&self, path: &'static str) -> Result<Vec<u8>> {
         let addr = format!("{POD_IP}:{HTTP_PORT}").parse()?;
         self.topo.node_netns().within(move || {
             wait::poll(
-                "the guest's page",
+                &format!("http://{addr}{path} from the node"),
                 Duration::from_secs(20),
                 Duration::from_millis(200),
-                || http::get(addr, "/").map(Some),
+                || http::get_bytes(addr, path).map(Some),
             )
         })
     }

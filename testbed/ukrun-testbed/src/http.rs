@@ -10,9 +10,15 @@ use anyhow::{bail, Context, Result};
 /// Connect timeout and read/write timeout of one GET.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Fetches `http://addr/path` and returns the body of a `200` answer; any
-/// other status, a refused connection or a timeout is an error.
+/// Fetches `http://addr/path` and returns the body of a `200` answer as
+/// text; any other status, a refused connection or a timeout is an error.
 pub fn get(addr: SocketAddr, path: &str) -> Result<String> {
+    Ok(String::from_utf8_lossy(&get_bytes(addr, path)?).into_owned())
+}
+
+/// Fetches `http://addr/path` and returns the body of a `200` answer byte
+/// for byte.
+pub fn get_bytes(addr: SocketAddr, path: &str) -> Result<Vec<u8>> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
@@ -25,11 +31,14 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<String> {
     stream
         .read_to_end(&mut raw)
         .with_context(|| format!("reading the answer from {addr}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or((raw.len(), raw.len()), |at| (at, at + 4));
+    let head = String::from_utf8_lossy(&raw[..split.0]);
     let status = head.lines().next().unwrap_or_default();
     if status.split_whitespace().nth(1) != Some("200") {
         bail!("GET http://{addr}{path} answered {status:?}");
     }
-    Ok(body.to_string())
+    Ok(raw.split_off(split.1))
 }

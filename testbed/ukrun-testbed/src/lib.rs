@@ -11,7 +11,9 @@
 //! - `cargo run -p ukrun-testbed -- demo --ukrun target/debug/ukrun`: one
 //!   guest pod end to end, one PASS/FAIL line per check.
 
+pub mod blob_server;
 pub mod bundle;
+pub mod cni;
 pub mod cri;
 pub mod demo;
 pub mod diagnostics;
@@ -26,6 +28,7 @@ pub mod netstate;
 pub mod node;
 pub mod node_env;
 pub mod pod;
+pub mod probes;
 pub mod procs;
 pub mod repo;
 pub mod runtime;

@@ -1,13 +1,18 @@
 //! Pod network shapes without containerd: a "node" netns and a "pod" netns
 //! joined by a veth, shaped like the CNI plugins shape them (bridge-style
 //! subnet with a gateway, Calico-style /32 behind 169.254.1.1, or a pod
-//! netns with nothing in it). Dropping the topology deletes both netns.
+//! netns with nothing in it), or built by the real `bridge` and `ptp`
+//! plugins. Dropping the topology runs the plugin's DEL and deletes both
+//! netns.
 
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::cni;
 use crate::netns::Netns;
+use crate::{netstate, wait};
 
 /// The pod's IP in every shape.
 pub const POD_IP: &str = "10.77.0.2";
@@ -29,6 +34,15 @@ pub enum Shape {
     Empty,
     /// A pod interface without an IPv4 address.
     NoAddress,
+    /// The real CNI `bridge` plugin: the pod's veth on a bridge in the node
+    /// netns that holds the gateway, /24, `mtu` on the veth.
+    CniBridge {
+        /// MTU the plugin sets.
+        mtu: u32,
+    },
+    /// The real CNI `ptp` plugin: the pod IP (/24, no subnet route) behind
+    /// the gateway, which the host veth holds as a /32.
+    CniPtp,
 }
 
 /// A node netns and a pod netns for one test.
@@ -37,6 +51,8 @@ pub struct Topology {
     pub node: String,
     /// Name of the pod netns (under /run/netns).
     pub pod: String,
+    /// The CNI plugin's attachment, for the `Cni*` shapes.
+    cni: Option<cni::Attachment>,
 }
 
 fn ip(args: &[&str]) -> Result<()> {
@@ -68,16 +84,38 @@ fn sysctl(netns: &str, key: &str, value: &str) -> Result<()> {
 impl Topology {
     /// Builds the shape under names derived from `tag` (≤ 8 characters).
     pub fn new(tag: &str, shape: Shape) -> Result<Self> {
-        let topo = Topology {
+        let mut topo = Topology {
             node: format!("ukn-{tag}"),
             pod: format!("ukp-{tag}"),
+            cni: None,
         };
         topo.remove();
         ip(&["netns", "add", &topo.node])?;
         ip(&["netns", "add", &topo.pod])?;
         ip(&["-n", &topo.node, "link", "set", "lo", "up"])?;
         ip(&["-n", &topo.pod, "link", "set", "lo", "up"])?;
-        if shape == Shape::Empty {
+        let plugin = match shape {
+            Shape::Empty => return Ok(topo),
+            Shape::CniBridge { mtu } => Some(cni::bridge(tag, &format!("ukb-{tag}"), mtu)),
+            Shape::CniPtp => Some(cni::ptp(tag)),
+            _ => None,
+        };
+        if let Some(plugin) = plugin {
+            let (node, pod) = (topo.node_netns(), topo.pod_netns());
+            topo.cni = Some(cni::Attachment::add(&node, &pod, tag, plugin)?);
+            // The plugin returns before the veth has carrier; what the
+            // tests compare against must be the settled state.
+            wait::poll(
+                "the CNI's pod interface to have carrier",
+                Duration::from_secs(5),
+                Duration::from_millis(20),
+                || {
+                    Ok(pod
+                        .run("ip", &["-o", "link", "show", "eth0"])?
+                        .contains("state UP")
+                        .then_some(()))
+                },
+            )?;
             return Ok(topo);
         }
         let veth = format!("v-{tag}");
@@ -186,7 +224,7 @@ impl Topology {
                     "onlink",
                 ])?;
             }
-            Shape::NoAddress | Shape::Empty => {}
+            Shape::NoAddress | Shape::Empty | Shape::CniBridge { .. } | Shape::CniPtp => {}
         }
         Ok(topo)
     }
@@ -201,18 +239,19 @@ impl Topology {
         Netns::new(format!("/run/netns/{}", self.pod))
     }
 
-    /// Links, IPv4 addresses, routes and qdiscs of the pod netns, for
-    /// before/after comparisons (IPv6 addresses change by themselves: DAD).
+    /// The pod netns's network state as [`netstate::snapshot`] shows it
+    /// (links, IPv4 addresses, routes of every table, rules, qdiscs, the
+    /// nftables ruleset, forwarding and per-interface IPv4 sysctls), one
+    /// item a line, for before/after comparisons.
     pub fn pod_network_view(&self) -> Result<String> {
-        let ns = self.pod_netns();
-        let mut view = ns.run("ip", &["-o", "link", "show"])?;
-        view.push_str(&ns.run("ip", &["-o", "-4", "addr", "show"])?);
-        view.push_str(&ns.run("ip", &["route", "show"])?);
-        view.push_str(&ns.run("tc", &["qdisc", "show"])?);
+        let mut view = netstate::snapshot(&self.pod_netns())?.join("\n");
+        view.push('\n');
         Ok(view)
     }
 
-    fn remove(&self) {
+    fn remove(&mut self) {
+        // DEL while the pod netns still exists, as a container runtime does.
+        drop(self.cni.take());
         for ns in [&self.node, &self.pod] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
