@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
 	qemu-system-x86 busybox-static containerd runc crun
 	containernetworking-plugins protobuf-compiler iproute2 nftables iptables
-	socat iperf3 cpio xz-utils gzip kmod python3 util-linux
+	socat iperf3 cpio xz-utils gzip kmod python3 util-linux dnsmasq-base
 )
 
 missing=()

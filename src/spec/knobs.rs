@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::ports::{parse_port_list, GuestPort, PortListError};
+use crate::dns::delivery::{Choice, DeliveryError, DNS_DELIVERY};
 use crate::net::plan::NetworkMode;
 
 /// Network mode annotation: `tc` or `routed`.
@@ -23,6 +24,8 @@ pub struct Knobs {
     pub localhost_ports: Vec<GuestPort>,
     /// Pod-loopback address, when the container chooses one.
     pub pod_loopback: Option<Ipv4Addr>,
+    /// How the pod's DNS reaches the guest.
+    pub dns_delivery: Option<Choice>,
 }
 
 /// Why a knob was refused.
@@ -34,6 +37,9 @@ pub enum KnobError {
     /// Bad port list.
     #[error("annotation {LOCALHOST_PORTS}: {0}")]
     Ports(#[from] PortListError),
+    /// Unknown DNS delivery.
+    #[error(transparent)]
+    DnsDelivery(#[from] DeliveryError),
     /// Not a link-local IPv4 address.
     #[error("annotation {POD_LOOPBACK}: {0:?} is not a link-local IPv4 address (169.254.0.0/16)")]
     PodLoopback(String),
@@ -60,10 +66,15 @@ pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Result<Knobs,
                 .ok_or_else(|| KnobError::PodLoopback(v.clone()))
         })
         .transpose()?;
+    let dns_delivery = annotations
+        .get(DNS_DELIVERY)
+        .map(|v| Choice::parse(v).ok_or_else(|| DeliveryError::Unknown(v.clone())))
+        .transpose()?;
     Ok(Knobs {
         network_mode,
         localhost_ports,
         pod_loopback,
+        dns_delivery,
     })
 }
 
@@ -96,6 +107,14 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn dns_delivery_values() {
+        let k = from_annotations(&ann(&[(DNS_DELIVERY, "files")])).unwrap();
+        assert_eq!(k.dns_delivery, Some(Choice::Files));
+        let e = from_annotations(&ann(&[(DNS_DELIVERY, "dhcp")])).unwrap_err();
+        assert_eq!(e.to_string(), "annotation ukrun.dev/dns-delivery: unknown delivery \"dhcp\" (use auto, files, bootargs or relay)");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::launch::{vmm_command, LaunchInputs, Target};
 use crate::config::{Config, Machine};
+use crate::dns::delivery::{Delivery, DnsPlan};
+use crate::dns::pod_dns::PodDns;
 use crate::guest::caps::Rootfs;
 use crate::guest::fixtures::{bridge, calico, NS1, NS2};
 use crate::guest::GuestKind;
@@ -81,6 +83,11 @@ fn inputs(
             mode: NetworkMode::Tc,
             pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
             localhost_ports: Vec::new(),
+        },
+        pod_dns: PodDns::default(),
+        dns: DnsPlan {
+            delivery: Delivery::BootArgs,
+            boot_nameservers: nameservers.to_vec(),
         },
     }
 }

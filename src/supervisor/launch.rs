@@ -8,6 +8,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Machine};
+use crate::dns::delivery::{plan_dns, Choice, DeliveryError, DnsPlan, GuestDnsFacts};
+use crate::dns::pod_dns::{read_pod_dns, PodDns, PodDnsError};
 use crate::guest::boot::{self, BootError, BootInput};
 use crate::guest::GuestKind;
 use crate::net::plan::GuestNet;
@@ -47,6 +49,10 @@ pub struct LaunchInputs {
     pub nameservers: Vec<Ipv4Addr>,
     /// How the guest is wired to the pod network.
     pub wiring: Wiring,
+    /// The pod's DNS files.
+    pub pod_dns: PodDns,
+    /// How they reach the guest.
+    pub dns: DnsPlan,
 }
 
 /// Why the launch inputs are unusable.
@@ -70,6 +76,12 @@ pub enum LaunchError {
     /// The network mode cannot provide what the container asks for.
     #[error(transparent)]
     Wiring(#[from] WiringError),
+    /// The pod's DNS files are unusable.
+    #[error(transparent)]
+    PodDns(#[from] PodDnsError),
+    /// The DNS delivery cannot be what was asked.
+    #[error(transparent)]
+    Dns(#[from] DeliveryError),
     /// A console was requested.
     #[error("terminal (tty) mode is not supported for unikernel containers yet: the guest console is the container's log")]
     Terminal,
@@ -136,6 +148,14 @@ pub fn check(
         localhost_ports: knobs.localhost_ports,
     };
     wiring.check()?;
+    let pod_dns = read_pod_dns(&bundle.spec, &bundle.rootfs)?;
+    let facts = GuestDnsFacts {
+        caps: &kind.caps(),
+        linux_initrd: kind == GuestKind::Linux && unikernel.initrd.is_some(),
+        mode: wiring.mode,
+        pod_loopback: wiring.pod_loopback,
+    };
+    let dns = plan_dns(knobs.dns_delivery.unwrap_or(Choice::Auto), facts, &pod_dns)?;
     Ok(LaunchInputs {
         binary,
         version: None,
@@ -145,8 +165,10 @@ pub fn check(
         hostname: pod_files::hostname(&bundle.spec)?,
         tsc_khz,
         env,
-        nameservers: Vec::new(),
+        nameservers: dns.boot_nameservers.clone(),
         wiring,
+        pod_dns,
+        dns,
     })
 }
 

@@ -26,6 +26,8 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
+use crate::dns::delivery::Delivery;
+use crate::dns::initrd::write_pod_initrd;
 use crate::log::Logger;
 use crate::names::Named;
 use crate::net::{apply, forward, observe, plan};
@@ -183,24 +185,14 @@ impl Supervisor {
         inputs: LaunchInputs,
     ) -> Result<Self, String> {
         let (handle, tap, guest) = wire_network(ctx, &mut state, &inputs.wiring).await?;
-        let listening = forward::spawn_ipv6_loopback(
-            &inputs.wiring.localhost_ports,
-            guest.ip,
-            inputs.wiring.pod_loopback,
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|tasks| {
-            UnixListener::bind(CONTROL_SOCKET)
-                .map(|l| (tasks, l))
-                .map_err(|e| format!("cannot listen on the control socket: {e}"))
-        });
-        let (forwarders, listener) = match listening {
-            Ok(both) => both,
-            Err(e) => {
-                teardown::undo_network(&handle, &state.network).await;
-                return Err(e);
-            }
-        };
+        let (forwarders, listener) =
+            match start_services(ctx, &mut state, &state_dir, &inputs, &guest) {
+                Ok(started) => started,
+                Err(e) => {
+                    teardown::undo_network(&handle, &state.network).await;
+                    return Err(e);
+                }
+            };
         state.stage = Stage::Created;
         ctx.store.save(&state).map_err(|e| e.to_string())?;
         Ok(Self {
@@ -225,6 +217,49 @@ impl Supervisor {
         }
         let _ = std::fs::remove_file(self.state_dir.join(CONTROL_SOCKET));
     }
+}
+
+/// Starts what serves the guest besides the data path: the pod's DNS
+/// (files in the initrd), the ::1 localhost forwarders, and the control
+/// socket `start` talks to.
+fn start_services(
+    ctx: &Context,
+    state: &mut ContainerState,
+    state_dir: &std::path::Path,
+    inputs: &LaunchInputs,
+    guest: &plan::GuestNet,
+) -> Result<(Vec<tokio::task::JoinHandle<()>>, UnixListener), String> {
+    match &inputs.dns.delivery {
+        Delivery::Files => {
+            let initrd = state
+                .unikernel
+                .initrd
+                .clone()
+                .ok_or("files delivery needs an initrd")?;
+            let with_files = write_pod_initrd(&initrd, &inputs.pod_dns, state_dir)
+                .map_err(|e| format!("cannot write the initrd with the pod's DNS files: {e}"))?;
+            state.unikernel.initrd = Some(with_files);
+            ctx.logger
+                .info("DNS: the pod's resolv.conf, hosts and hostname are appended to the initrd");
+        }
+        Delivery::BootArgs => ctx.logger.info(&format!(
+            "DNS: nameservers {:?} on the boot command line",
+            inputs.dns.boot_nameservers
+        )),
+        Delivery::None(reason) => ctx
+            .logger
+            .info(&format!("DNS: the guest gets no resolver: {reason}")),
+        Delivery::Relay { .. } => return Err("the DNS relay is not available in this build".into()),
+    }
+    let forwarders = forward::spawn_ipv6_loopback(
+        &inputs.wiring.localhost_ports,
+        guest.ip,
+        inputs.wiring.pod_loopback,
+    )
+    .map_err(|e| e.to_string())?;
+    let listener = UnixListener::bind(CONTROL_SOCKET)
+        .map_err(|e| format!("cannot listen on the control socket: {e}"))?;
+    Ok((forwarders, listener))
 }
 
 /// Observes, plans and applies the network, recording each step before it

@@ -17,6 +17,7 @@ pub mod cni;
 pub mod cri;
 pub mod demo;
 pub mod diagnostics;
+pub mod dns_server;
 pub mod fixture;
 pub mod guest;
 pub mod guest_pod;

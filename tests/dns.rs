@@ -1,0 +1,197 @@
+//! The pod's DNS in the guest (routed mode, Linux guest under qemu TCG):
+//! files delivery puts the pod's resolv.conf, hosts and hostname in the
+//! guest byte for byte so its resolver applies the search list; boot
+//! arguments give the nameservers; no nameserver gives none; a bad
+//! resolv.conf fails create.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use serde_json::json;
+use ukrun_testbed::dns_server::DnsServer;
+use ukrun_testbed::fixture::Fixture;
+use ukrun_testbed::topology::{Shape, NODE_IP};
+use ukrun_testbed::wait;
+
+const RESOLV: &str = "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.77.0.1\noptions ndots:5\n";
+const HOSTS: &str = "127.0.0.1\tlocalhost\n10.77.0.2\tguest-pod\n\n# Entries added by HostAliases.\n10.1.2.3\tfoo.remote\n";
+const PROBES: &str = "quiet ukrun.probe.file=/etc/resolv.conf ukrun.probe.file=/etc/hosts ukrun.probe.file=/etc/hostname \
+                      ukrun.probe.dns=kubernetes ukrun.probe.dns=kubernetes.default.svc.cluster.local";
+
+/// A guest fixture whose bundle mounts the given pod files, as containerd
+/// mounts kubelet's.
+fn fixture(tag: &str, files: &[(&str, &str)]) -> Result<Fixture> {
+    let fx = Fixture::new(
+        Path::new(env!("CARGO_BIN_EXE_ukrun")),
+        tag,
+        Shape::Bridge { mtu: 1500 },
+    )?;
+    let mut mounts = Vec::new();
+    for (destination, contents) in files {
+        let source = fx.bundle.dir.join(destination.trim_start_matches("/etc/"));
+        std::fs::write(&source, contents)?;
+        mounts.push(json!({"destination": destination, "type": "bind", "source": source, "options": ["rbind", "ro"]}));
+    }
+    fx.bundle.edit(|c| {
+        c["mounts"] = json!(mounts);
+        c["annotations"]["com.urunc.unikernel.cmdline"] = PROBES.into();
+    })?;
+    Ok(fx)
+}
+
+/// The value after `prefix` on the guest console's probe line, waited for.
+fn probe(fx: &Fixture, id: &str, prefix: &str) -> Result<String> {
+    let console = fx.runtime.console_path(id);
+    wait::poll(
+        prefix,
+        Duration::from_secs(90),
+        Duration::from_millis(250),
+        || {
+            let text = std::fs::read_to_string(&console)?;
+            Ok(text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_owned)))
+        },
+    )
+}
+
+fn sha256(bytes: &str) -> Result<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("sha256sum")?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok(String::from_utf8(out.stdout)?
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+fn cluster_dns(fx: &Fixture) -> Result<DnsServer> {
+    DnsServer::start(
+        &fx.topo.node_netns(),
+        NODE_IP,
+        "cluster.local",
+        &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
+    )
+}
+
+#[test]
+fn files_delivery_gives_the_guest_the_pods_files_and_search_list() -> Result<()> {
+    let fx = fixture(
+        "df",
+        &[
+            ("/etc/resolv.conf", RESOLV),
+            ("/etc/hosts", HOSTS),
+            ("/etc/hostname", "guest-pod\n"),
+        ],
+    )?;
+    let _dns = cluster_dns(&fx)?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    for (path, contents) in [
+        ("/etc/resolv.conf", RESOLV),
+        ("/etc/hosts", HOSTS),
+        ("/etc/hostname", "guest-pod\n"),
+    ] {
+        let got = probe(&fx, "g1", &format!("UKRUN-GUEST-PROBE file {path} "))?;
+        ensure!(
+            got == format!("sha256={}", sha256(contents)?),
+            "{path} byte for byte: {got}"
+        );
+    }
+    // busybox's resolver applies the search list to dot-less names only
+    // (unlike glibc's ndots): `kubernetes` → kubernetes.default.svc.cluster.local.
+    let short = probe(&fx, "g1", "UKRUN-GUEST-PROBE dns kubernetes ")?;
+    ensure!(
+        short == "addresses=10.96.0.1",
+        "search list applied: {short}"
+    );
+    let full = probe(
+        &fx,
+        "g1",
+        "UKRUN-GUEST-PROBE dns kubernetes.default.svc.cluster.local ",
+    )?;
+    ensure!(full == "addresses=10.96.0.1", "{full}");
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(
+        log.contains("appended to the initrd"),
+        "the log says how DNS was delivered"
+    );
+    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)
+}
+
+#[test]
+fn boot_arguments_give_the_nameservers() -> Result<()> {
+    let fx = fixture("db", &[("/etc/resolv.conf", RESOLV)])?;
+    fx.bundle
+        .edit(|c| c["annotations"]["ukrun.dev/dns-delivery"] = "bootargs".into())?;
+    let _dns = cluster_dns(&fx)?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    let full = probe(
+        &fx,
+        "g1",
+        "UKRUN-GUEST-PROBE dns kubernetes.default.svc.cluster.local ",
+    )?;
+    ensure!(full == "addresses=10.96.0.1", "{full}");
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(log.contains(":eth0:off:10.77.0.1"), "dns0 in ip=: {log}");
+    Ok(())
+}
+
+#[test]
+fn a_pod_without_nameservers_gives_the_guest_none() -> Result<()> {
+    let fx = fixture("dn", &[("/etc/resolv.conf", "search example.test\n")])?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    let got = probe(&fx, "g1", "UKRUN-GUEST-PROBE file /etc/resolv.conf ")?;
+    ensure!(got == "missing", "no made-up resolver: {got}");
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(
+        log.contains("the guest gets no resolver: the pod has no nameserver"),
+        "{log}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_bad_resolv_conf_or_delivery_fails_create() -> Result<()> {
+    let fx = fixture(
+        "dx",
+        &[(
+            "/etc/resolv.conf",
+            "nameserver 10.0.0.1 \nsearch ok.example bad:arg\n",
+        )],
+    )?;
+    let before = fx.topo.pod_network_view()?;
+    let out = fx.runtime.create(&fx.bundle.dir, "bad")?;
+    let error = fx.runtime.last_error();
+    ensure!(
+        !out.status.success()
+            && error.contains("resolv.conf line 2: \"bad:arg\" is not a valid domain name"),
+        "{error}"
+    );
+    std::fs::write(fx.bundle.dir.join("resolv.conf"), RESOLV)?;
+    fx.bundle
+        .edit(|c| c["annotations"]["ukrun.dev/dns-delivery"] = "dhcp".into())?;
+    let out = fx.runtime.create(&fx.bundle.dir, "bad")?;
+    let error = fx.runtime.last_error();
+    ensure!(
+        !out.status.success() && error.contains("unknown delivery \"dhcp\""),
+        "{error}"
+    );
+    fx.assert_nothing_left(&before)
+}
