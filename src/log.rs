@@ -33,6 +33,11 @@ impl Logger {
         }
     }
 
+    /// Whether lines go to a file (else to stderr).
+    pub fn has_file(&self) -> bool {
+        self.path.is_some()
+    }
+
     /// Reports a failure; this is the line the shim surfaces to the user.
     pub fn error(&self, msg: &str) {
         self.write("error", msg);

@@ -227,8 +227,14 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Reports a failure as runc does: an `error` line in the log and the
+/// message on stderr (containerd's shim matches runc's messages, such as
+/// "container not running", in the command's output).
 fn fail(logger: &Logger, msg: &str) -> ExitCode {
     logger.error(msg);
+    if logger.has_file() {
+        eprintln!("{msg}");
+    }
     ExitCode::FAILURE
 }
 
