@@ -2,6 +2,7 @@
 //! (pure), apply and undo (netlink). See DESIGN.md, "Pure core, thin edges".
 
 pub mod apply;
+pub mod dns_relay;
 pub mod forward;
 pub mod netns;
 pub mod nft;
