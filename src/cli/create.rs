@@ -40,6 +40,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
         netns: None,
         network: Vec::new(),
         cgroups: Vec::new(),
+        dns: None,
         unikernel,
     };
     if let Err(e) = g.store.save(&state) {

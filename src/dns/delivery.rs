@@ -9,6 +9,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use serde::{Deserialize, Serialize};
+
 use crate::guest::caps::{Capabilities, DnsArgs};
 use crate::net::plan::NetworkMode;
 
@@ -44,7 +46,8 @@ impl Choice {
 }
 
 /// How the guest gets the pod's DNS.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// Nothing: the reason says why (logged).
     None(String),
@@ -61,7 +64,7 @@ pub enum Delivery {
 }
 
 /// The decision and what goes on the guest's command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsPlan {
     /// How.
     pub delivery: Delivery,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dns::delivery::DnsPlan;
 use crate::net::steps::NetStep;
 use crate::spec::Unikernel;
 pub use process::ProcessRef;
@@ -58,6 +59,10 @@ pub struct ContainerState {
     pub network: Vec<NetStep>,
     /// cgroup directories the supervisor created.
     pub cgroups: Vec<PathBuf>,
+    /// How the pod's DNS reaches the guest, as the supervisor decided it
+    /// (absent before it has; `ukrun doctor` reports it).
+    #[serde(default)]
+    pub dns: Option<DnsPlan>,
     /// The validated unikernel request.
     pub unikernel: Unikernel,
 }
@@ -261,6 +266,7 @@ mod tests {
             netns: None,
             network: vec![],
             cgroups: vec![],
+            dns: None,
             unikernel: Unikernel {
                 kind: GuestKind::Linux,
                 monitor: Monitor::Qemu,

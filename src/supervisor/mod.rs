@@ -193,6 +193,7 @@ impl Supervisor {
                     return Err(e);
                 }
             };
+        state.dns = Some(inputs.dns.clone());
         state.stage = Stage::Created;
         ctx.store.save(&state).map_err(|e| e.to_string())?;
         Ok(Self {
