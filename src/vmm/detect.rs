@@ -17,9 +17,10 @@ use crate::names::Named;
 
 /// How long a monitor may take to print its version.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// KVM's stable API version (KVM_GET_API_VERSION).
+/// KVM's stable API version.
 const KVM_API_VERSION: i32 = 12;
-nix::ioctl_none!(kvm_get_api_version, 0xAE, 0x00);
+/// KVM_GET_API_VERSION, `_IO(0xAE, 0x00)`; its argument must be 0.
+const KVM_GET_API_VERSION: libc::c_ulong = 0xAE00;
 
 /// What detection found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,14 +131,18 @@ pub fn check_kvm(monitor: Monitor, device: &Path) -> Result<(), DetectError> {
         .write(true)
         .open(device)
         .map_err(|e| fail(format!("{}: {e}", device.display())))?;
-    // SAFETY: KVM_GET_API_VERSION takes no argument; the fd is open.
-    match unsafe { kvm_get_api_version(kvm.as_raw_fd()) } {
-        Ok(KVM_API_VERSION) => Ok(()),
-        Ok(v) => Err(fail(format!(
+    // SAFETY: KVM_GET_API_VERSION reads nothing from its (zero) argument; the fd is open.
+    match unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_GET_API_VERSION, 0) } {
+        KVM_API_VERSION => Ok(()),
+        -1 => Err(fail(format!(
+            "{}: {}",
+            device.display(),
+            std::io::Error::last_os_error()
+        ))),
+        v => Err(fail(format!(
             "{} speaks KVM API {v}, not {KVM_API_VERSION}",
             device.display()
         ))),
-        Err(e) => Err(fail(format!("{}: {e}", device.display()))),
     }
 }
 
