@@ -92,6 +92,21 @@ impl Fixture {
             .collect()
     }
 
+    /// The pod netns once the pod interface's carrier is up: the kernel
+    /// reports it through linkwatch, up to a second after the topology is
+    /// made, which a quickly failing create would otherwise see as a change.
+    fn settled_view(&self) -> Result<String> {
+        wait::poll(
+            "the pod interface's carrier",
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+            || {
+                let view = self.topo.pod_network_view()?;
+                Ok((!view.contains("NO-CARRIER")).then_some(view))
+            },
+        )
+    }
+
     fn assert_nothing_left(&self, before: &str) -> Result<()> {
         wait::poll(
             "processes to exit",
@@ -235,6 +250,95 @@ fn calico_pod_guest_serves_pod_ip() -> Result<()> {
 }
 
 #[test]
+fn q35_machine_guest_serves_pod_ip() -> Result<()> {
+    let fx = Fixture::new("q3", Shape::Bridge { mtu: 1450 })?;
+    fx.runtime.configure("machine = \"q35\"\n")?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    fx.wait_ready("g1")?;
+    assert!(fx.fetch_from_node()?.contains(PAGE_TEXT));
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    assert!(
+        log.contains("-M q35")
+            && log.contains("virtio-net-pci,netdev=net0,mac=")
+            && log.contains("host_mtu=1450"),
+        "q35 with a PCI NIC that carries the pod MTU: {log}"
+    );
+    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)
+}
+
+/// A stand-in for Firecracker (which needs a KVM this host cannot give):
+/// it answers `--version`, reads its config file and attaches to the tap
+/// by name, as Firecracker does, then waits to be killed.
+const FAKE_FIRECRACKER: &str = r#"#!/usr/bin/python3
+import fcntl, json, os, struct, sys, time
+if sys.argv[1:] == ["--version"]:
+    print("Firecracker v1.7.0")
+    sys.exit(0)
+config = json.load(open(sys.argv[sys.argv.index("--config-file") + 1]))
+tap = config["network-interfaces"][0]["host_dev_name"]
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH22x", tap.encode(), 0x0002 | 0x1000 | 0x4000))
+print("fake-firecracker attached to", tap, "with", config["boot-source"]["boot_args"], flush=True)
+while True:
+    time.sleep(1)
+"#;
+
+#[test]
+fn monitor_that_opens_the_tap_by_name_gets_it_and_delete_removes_it() -> Result<()> {
+    if !Path::new("/dev/kvm").exists() {
+        eprintln!("skipped: no /dev/kvm, so ukrun refuses firecracker before the tap hand-off");
+        return Ok(());
+    }
+    let fx = Fixture::new("fc", Shape::Calico)?;
+    let fake = fx.runtime.dir.join("firecracker");
+    std::fs::write(&fake, FAKE_FIRECRACKER)?;
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    fx.runtime
+        .configure(&format!("[firecracker]\nbinary = \"{}\"\n", fake.display()))?;
+    fx.bundle
+        .edit(|c| c["annotations"]["com.urunc.unikernel.hypervisor"] = "firecracker".into())?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    let console = fx.runtime.console_path("g1");
+    let attached = wait::poll(
+        "the monitor to attach to the tap by name",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let text = std::fs::read_to_string(&console)?;
+            Ok(text
+                .lines()
+                .find(|l| l.starts_with("fake-firecracker attached to uk-g1 with "))
+                .map(str::to_owned))
+        },
+    )?;
+    assert!(
+        attached.contains(&format!(" ip={POD_IP}::169.254.1.1:255.255.255.255:")),
+        "the config file carries the guest's network: {attached}"
+    );
+    let out = fx.runtime.run(&["kill", "g1", "9"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    let fake_path = fake.to_string_lossy().into_owned();
+    wait::poll(
+        "the monitor to die with its supervisor",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || {
+            let monitor_alive = procs::all().iter().any(|p| p.cmdline.contains(&fake_path));
+            Ok((fx.processes().is_empty() && !monitor_alive).then_some(()))
+        },
+    )?;
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    assert!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)
+}
+
+#[test]
 fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
     let fx = Fixture::new("kl", Shape::Bridge { mtu: 1500 })?;
     let before = fx.topo.pod_network_view()?;
@@ -303,6 +407,8 @@ struct BadCase {
     tag: &'static str,
     shape: Shape,
     edit: fn(&mut serde_json::Value),
+    /// Lines for ukrun's config file (in `[qemu]`, then other sections).
+    config: &'static str,
     expect: &'static str,
 }
 
@@ -317,74 +423,121 @@ fn bad_inputs_fail_create_with_one_line_and_leave_nothing() -> Result<()> {
             tag: "b1",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| annotation("hypervisor", "bogus")(c),
+            config: "",
             expect: "unknown hypervisor \"bogus\"",
         },
         BadCase {
             tag: "b2",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| annotation("binary", "/boot/../../etc/passwd")(c),
+            config: "",
             expect: "contains `..`",
         },
         BadCase {
             tag: "b3",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| annotation("initrd", "/boot/missing.img")(c),
+            config: "",
             expect: "\"/boot/missing.img\" is missing",
         },
         BadCase {
             tag: "b4",
             shape: Shape::Bridge { mtu: 1500 },
-            edit: |c| annotation("unikernelType", "unikraft")(c),
-            expect: "\"unikraft\" is not supported by ukrun yet",
+            edit: |c| annotation("unikernelType", "rumprun")(c),
+            config: "",
+            expect: "unikernel type \"rumprun\" does not run on hypervisor \"qemu\" (rumprun runs on: hvt, spt)",
         },
         BadCase {
             tag: "b5",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| c["linux"]["namespaces"][0] = serde_json::json!({"type": "network"}),
+            config: "",
             expect: "no network namespace path",
         },
         BadCase {
             tag: "b6",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 16777216}}),
+            config: "",
             expect: "memory limit of 16 MiB is below",
         },
         BadCase {
             tag: "b7",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| c["process"]["terminal"] = true.into(),
+            config: "",
             expect: "terminal (tty) mode is not supported",
         },
         BadCase {
             tag: "b8",
             shape: Shape::Empty,
             edit: |_| {},
+            config: "",
             expect: "no interface besides loopback",
         },
         BadCase {
             tag: "b9",
             shape: Shape::NoAddress,
             edit: |_| {},
+            config: "",
             expect: "pod interface eth0 has no IPv4 address",
         },
         BadCase {
             tag: "ba",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| c["hostname"] = "bad host".into(),
+            config: "",
             expect: "pod hostname \"bad host\" is not a valid DNS name",
         },
         BadCase {
             tag: "bb",
             shape: Shape::Bridge { mtu: 1500 },
             edit: |c| c["linux"]["namespaces"][0]["path"] = "/run/netns/ukrun-missing".into(),
+            config: "",
             expect: "cannot open namespace /run/netns/ukrun-missing",
+        },
+        BadCase {
+            tag: "bc",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("unikernelType", "plan9")(c),
+            config: "",
+            expect: "unknown unikernel type \"plan9\" in com.urunc.unikernel.unikernelType",
+        },
+        BadCase {
+            tag: "bd",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("hypervisor", "firecracker")(c),
+            config: "[firecracker]\nbinary = \"/nonexistent/firecracker\"\n",
+            expect: "/nonexistent/firecracker not found: install it or set [firecracker] binary in ",
+        },
+        BadCase {
+            tag: "be",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("unikernelVersion", "banana")(c),
+            config: "",
+            expect: "com.urunc.unikernel.unikernelVersion \"banana\" is not a version",
+        },
+        BadCase {
+            tag: "bf",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |_| {},
+            config: "binary = \"/bin/false\"\n",
+            expect: "/bin/false cannot run here: -help exited with exit status: 1",
+        },
+        BadCase {
+            tag: "bg",
+            shape: Shape::Bridge { mtu: 1500 },
+            edit: |c| annotation("unikernelType", "mewz")(c),
+            config: "",
+            expect: "unikernel type \"mewz\" cannot use an initrd (com.urunc.unikernel.initrd)",
         },
     ];
     let mut failures = Vec::new();
     for case in cases {
         let fx = Fixture::new(case.tag, case.shape)?;
         fx.bundle.edit(case.edit)?;
-        let before = fx.topo.pod_network_view()?;
+        fx.runtime.configure(case.config)?;
+        let before = fx.settled_view()?;
         let out = fx.runtime.create(&fx.bundle.dir, "bad")?;
         let error = fx.runtime.last_error();
         if out.status.success() || !error.contains(case.expect) || error.contains('\n') {

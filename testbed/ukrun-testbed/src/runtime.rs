@@ -22,14 +22,22 @@ impl Runtime {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir.join("root"))
             .with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(
-            dir.join("ukrun.toml"),
-            "[qemu]\naccel = \"tcg\"\n[supervisor]\nstop_grace_seconds = 2\n",
-        )?;
-        Ok(Runtime {
+        let runtime = Runtime {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
-        })
+        };
+        runtime.configure("")?;
+        Ok(runtime)
+    }
+
+    /// Rewrites the config file: TCG, a short stop grace period, then
+    /// `qemu_and_more` (lines of the `[qemu]` section such as
+    /// `machine = "q35"`, then any further sections).
+    pub fn configure(&self, qemu_and_more: &str) -> Result<()> {
+        let text = format!(
+            "[supervisor]\nstop_grace_seconds = 2\n[qemu]\naccel = \"tcg\"\n{qemu_and_more}"
+        );
+        std::fs::write(self.dir.join("ukrun.toml"), text).context("writing ukrun.toml")
     }
 
     /// The shim-style command for `args`.
