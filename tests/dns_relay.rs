@@ -1,0 +1,554 @@
+//! The DNS relay against fake upstreams on loopback (a service name, a TXT
+//! record too big for UDP, NXDOMAIN for the rest; one upstream that never
+//! answers, one that always fails): search expansion, hosts entries,
+//! truncation and TCP, failover, the in-flight bound, bad input. Last, glibc's
+//! own stub resolver (`getent`) through the relay on port 53 in a network
+//! namespace of its own, to show that it follows the relay's CNAME to the
+//! expanded name.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, CNAME, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+use ukrun::net::dns_relay::{Relay, RelayConfig};
+use ukrun_testbed::topology::{Shape, Topology};
+
+/// The name the fake cluster DNS knows, and its address.
+const SERVICE: &str = "kubernetes.default.svc.cluster.local.";
+const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+/// A name whose TXT record does not fit in any UDP answer the relay sends.
+const BIG: &str = "big.example.";
+/// The pod's search list as kubelet writes it for the default namespace.
+const SEARCH: [&str; 3] = [
+    "default.svc.cluster.local",
+    "svc.cluster.local",
+    "cluster.local",
+];
+/// Bound on every wait, only so that a broken relay fails instead of hanging.
+const HANG: Duration = Duration::from_secs(30);
+
+// ---- the fake upstream ----------------------------------------------------
+
+/// What a fake upstream does with queries.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Answers like a cluster DNS.
+    Answer,
+    /// SERVFAIL to everything.
+    ServFail,
+}
+
+/// A nameserver on loopback, UDP and TCP on one port, recording the names it
+/// was asked for and answering once its gate is open (it starts open). Its
+/// tasks end with the test's runtime.
+struct Upstream {
+    addr: SocketAddr,
+    asked: Arc<Mutex<Vec<String>>>,
+    gate: watch::Sender<bool>,
+}
+
+impl Upstream {
+    fn start(ip: Ipv4Addr, mode: Mode) -> Upstream {
+        let (udp, tcp) = bind_pair(ip);
+        let addr = udp.local_addr().unwrap();
+        let udp = Arc::new(UdpSocket::from_std(udp).unwrap());
+        let tcp = TcpListener::from_std(tcp).unwrap();
+        let (gate, open) = watch::channel(true);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake {
+            mode,
+            asked: asked.clone(),
+            open,
+        };
+        tokio::spawn(fake.clone().udp(udp));
+        tokio::spawn(fake.tcp(tcp));
+        Upstream { addr, asked, gate }
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    /// Holds (false) or releases (true) every answer.
+    fn gate(&self, open: bool) {
+        self.gate.send_replace(open);
+    }
+}
+
+/// What each of a fake upstream's answering tasks needs.
+#[derive(Clone)]
+struct Fake {
+    mode: Mode,
+    asked: Arc<Mutex<Vec<String>>>,
+    open: watch::Receiver<bool>,
+}
+
+impl Fake {
+    async fn udp(self, socket: Arc<UdpSocket>) {
+        let mut buffer = vec![0u8; 65535];
+        while let Ok((length, peer)) = socket.recv_from(&mut buffer).await {
+            let Ok(query) = Message::from_vec(&buffer[..length]) else {
+                continue;
+            };
+            let (fake, socket) = (self.clone(), socket.clone());
+            tokio::spawn(async move {
+                let answer = fake.answer(&query).await;
+                let limit = answer.max_payload().into();
+                let mut bytes = answer.to_vec().unwrap();
+                if bytes.len() > limit {
+                    bytes = answer.truncate().to_vec().unwrap();
+                }
+                let _ = socket.send_to(&bytes, peer).await;
+            });
+        }
+    }
+
+    async fn tcp(self, listener: TcpListener) {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let fake = self.clone();
+            tokio::spawn(async move {
+                while let Some(query) = read_message(&mut stream).await {
+                    let answer = fake.answer(&query).await;
+                    write_message(&mut stream, &answer).await;
+                }
+            });
+        }
+    }
+
+    async fn answer(&self, query: &Message) -> Message {
+        let _ = self.open.clone().wait_for(|open| *open).await;
+        let mut answer = Message::response(query.metadata.id, query.metadata.op_code);
+        answer.metadata.recursion_available = true;
+        answer.queries = query.queries.clone();
+        answer.edns = query.edns.clone();
+        let question = &query.queries[0];
+        let name = question.name().to_lowercase().to_ascii();
+        self.asked.lock().unwrap().push(name.clone());
+        let owner = question.name().clone();
+        answer.metadata.response_code = match (self.mode, name.as_str(), question.query_type()) {
+            (Mode::ServFail, _, _) => ResponseCode::ServFail,
+            (_, SERVICE, RecordType::A) => {
+                answer.add_answer(Record::from_rdata(owner, 30, RData::A(A(SERVICE_IP))));
+                ResponseCode::NoError
+            }
+            (_, BIG, RecordType::TXT) => {
+                let strings = vec!["t".repeat(255); 12];
+                answer.add_answer(Record::from_rdata(owner, 30, RData::TXT(TXT::new(strings))));
+                ResponseCode::NoError
+            }
+            (_, SERVICE | BIG, _) => ResponseCode::NoError,
+            _ => ResponseCode::NXDomain,
+        };
+        answer
+    }
+}
+
+/// UDP and TCP sockets on one free port of `ip`.
+fn bind_pair(ip: Ipv4Addr) -> (std::net::UdpSocket, std::net::TcpListener) {
+    for _ in 0..16 {
+        let udp = std::net::UdpSocket::bind((ip, 0)).unwrap();
+        if let Ok(tcp) = std::net::TcpListener::bind(udp.local_addr().unwrap()) {
+            udp.set_nonblocking(true).unwrap();
+            tcp.set_nonblocking(true).unwrap();
+            return (udp, tcp);
+        }
+    }
+    panic!("no port free for both UDP and TCP on {ip}");
+}
+
+// ---- the relay and its clients ---------------------------------------------
+
+fn config(upstreams: &[&Upstream]) -> RelayConfig {
+    RelayConfig {
+        upstreams: upstreams.iter().map(|u| u.addr).collect(),
+        search: SEARCH.iter().map(|s| s.to_string()).collect(),
+        ndots: 5,
+        timeout: Duration::from_secs(5),
+        attempts: 2,
+        apply_search: true,
+        hosts: vec![
+            ("myalias.example.com".into(), "10.1.2.3".parse().unwrap()),
+            ("mypod".into(), "10.244.0.5".parse().unwrap()),
+            ("mypod".into(), "fd00::5".parse().unwrap()),
+        ],
+        max_in_flight: 64,
+    }
+}
+
+/// Starts a relay on a free loopback port; it stops with the test.
+fn start(config: RelayConfig) -> SocketAddr {
+    let relay = Relay::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = relay.local_addr();
+    tokio::spawn(relay.serve(config));
+    addr
+}
+
+/// A cluster DNS upstream and a relay in front of it, as configured above.
+fn cluster() -> (Upstream, SocketAddr) {
+    let upstream = Upstream::start(Ipv4Addr::LOCALHOST, Mode::Answer);
+    let relay = start(config(&[&upstream]));
+    (upstream, relay)
+}
+
+fn query(id: u16, name: &str, kind: RecordType, edns: Option<u16>) -> Message {
+    let mut query = Message::query();
+    query.metadata.id = id;
+    query.metadata.recursion_desired = true;
+    // On the wire every name is absolute.
+    let mut name = Name::from_ascii(name).unwrap();
+    name.set_fqdn(true);
+    query.add_query(Query::query(name, kind));
+    query.edns = edns.map(|size| {
+        let mut edns = Edns::new();
+        edns.set_max_payload(size);
+        edns
+    });
+    query
+}
+
+async fn client() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// The next answer on `socket`, with its size on the wire.
+async fn receive(socket: &UdpSocket) -> (Message, usize) {
+    let mut buffer = vec![0u8; 65535];
+    let length = tokio::time::timeout(HANG, socket.recv(&mut buffer))
+        .await
+        .expect("the relay answers")
+        .unwrap();
+    (Message::from_vec(&buffer[..length]).unwrap(), length)
+}
+
+/// Asks `relay` over UDP and checks the answer matches the question.
+async fn ask_udp(relay: SocketAddr, query: &Message) -> (Message, usize) {
+    let socket = client().await;
+    socket
+        .send_to(&query.to_vec().unwrap(), relay)
+        .await
+        .unwrap();
+    let (answer, length) = receive(&socket).await;
+    assert_eq!(answer.metadata.id, query.metadata.id);
+    assert_eq!(answer.queries, query.queries, "the guest's own question");
+    (answer, length)
+}
+
+async fn ask(relay: SocketAddr, name: &str, kind: RecordType) -> Message {
+    ask_udp(relay, &query(7, name, kind, None)).await.0
+}
+
+async fn read_message(stream: &mut TcpStream) -> Option<Message> {
+    let length = stream.read_u16().await.ok()?;
+    let mut bytes = vec![0u8; length.into()];
+    stream.read_exact(&mut bytes).await.ok()?;
+    Message::from_vec(&bytes).ok()
+}
+
+async fn write_message(stream: &mut TcpStream, message: &Message) {
+    write_frame(stream, &message.to_vec().unwrap()).await;
+}
+
+async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) {
+    let mut frame = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+    frame.extend_from_slice(bytes);
+    stream.write_all(&frame).await.unwrap();
+}
+
+async fn next_on(stream: &mut TcpStream) -> Option<Message> {
+    tokio::time::timeout(HANG, read_message(stream))
+        .await
+        .expect("the relay answers or closes")
+}
+
+fn addresses(answer: &Message) -> Vec<IpAddr> {
+    answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn name(s: &str) -> Name {
+    Name::from_ascii(s).unwrap()
+}
+
+// ---- the tests ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_short_service_name_resolves_through_the_search_list() {
+    let (upstream, relay) = cluster();
+
+    let answer = ask(relay, "kubernetes.default", RecordType::A).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        upstream.asked(),
+        ["kubernetes.default.default.svc.cluster.local.", SERVICE],
+        "search domains in order, stopping at the first with records"
+    );
+    let expanded = name(SERVICE);
+    assert_eq!(answer.answers[0].name, name("kubernetes.default."));
+    assert_eq!(
+        answer.answers[0].data,
+        RData::CNAME(CNAME(expanded.clone()))
+    );
+    assert_eq!(answer.answers[1].name, expanded);
+    assert_eq!(addresses(&answer), [IpAddr::V4(SERVICE_IP)]);
+
+    let nodata = ask(relay, "kubernetes.default", RecordType::AAAA).await;
+    assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        nodata.answers.is_empty(),
+        "NODATA, not NXDOMAIN: {nodata:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_fully_qualified_name_resolves_as_is() {
+    let (upstream, relay) = cluster();
+
+    let answer = ask(relay, SERVICE, RecordType::A).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(answer.answers.len(), 1);
+    assert_eq!(answer.answers[0].name, name(SERVICE));
+    assert_eq!(addresses(&answer), [IpAddr::V4(SERVICE_IP)]);
+    // The wire has no trailing dot: with ndots 5 the search list comes first.
+    assert_eq!(upstream.asked().last().map(String::as_str), Some(SERVICE));
+}
+
+#[tokio::test]
+async fn an_unknown_name_is_nxdomain_after_every_candidate() {
+    let (upstream, relay) = cluster();
+
+    let answer = ask(relay, "nosuchname", RecordType::A).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+    assert!(answer.answers.is_empty());
+    assert_eq!(
+        upstream.asked(),
+        [
+            "nosuchname.default.svc.cluster.local.",
+            "nosuchname.svc.cluster.local.",
+            "nosuchname.cluster.local.",
+            "nosuchname.",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn hosts_entries_are_answered_by_the_relay_itself() {
+    let (upstream, relay) = cluster();
+
+    let alias = ask(relay, "MyAlias.Example.Com.", RecordType::A).await;
+    assert_eq!(alias.metadata.response_code, ResponseCode::NoError);
+    assert!(alias.metadata.authoritative);
+    assert_eq!(addresses(&alias), ["10.1.2.3".parse::<IpAddr>().unwrap()]);
+    let own = ask(relay, "mypod", RecordType::AAAA).await;
+    assert_eq!(addresses(&own), ["fd00::5".parse::<IpAddr>().unwrap()]);
+    let other_type = ask(relay, "myalias.example.com", RecordType::MX).await;
+    assert_eq!(other_type.metadata.response_code, ResponseCode::NoError);
+    assert!(other_type.answers.is_empty());
+    assert!(upstream.asked().is_empty(), "hosts names never go upstream");
+}
+
+#[tokio::test]
+async fn without_upstreams_only_hosts_names_are_answered() {
+    let relay = start(config(&[]));
+    let alias = ask(relay, "myalias.example.com", RecordType::A).await;
+    assert_eq!(addresses(&alias), ["10.1.2.3".parse::<IpAddr>().unwrap()]);
+    let other = ask(relay, SERVICE, RecordType::A).await;
+    assert_eq!(other.metadata.response_code, ResponseCode::Refused);
+}
+
+#[tokio::test]
+async fn a_big_answer_is_truncated_over_udp_and_whole_over_tcp() {
+    let (_upstream, relay) = cluster();
+
+    for edns in [None, Some(4096)] {
+        let (cut, length) = ask_udp(relay, &query(9, BIG, RecordType::TXT, edns)).await;
+        assert!(cut.metadata.truncation, "{cut:?}");
+        assert!(cut.answers.is_empty());
+        assert!(length <= if edns.is_some() { 1232 } else { 512 });
+    }
+
+    let mut stream = TcpStream::connect(relay).await.unwrap();
+    let ask = query(10, BIG, RecordType::TXT, None);
+    write_message(&mut stream, &ask).await;
+    let whole = next_on(&mut stream).await.expect("an answer over TCP");
+    assert_eq!(whole.metadata.id, 10);
+    assert!(!whole.metadata.truncation);
+    let RData::TXT(txt) = &whole.answers[0].data else {
+        panic!("not TXT: {whole:?}");
+    };
+    assert_eq!(txt.txt_data.len(), 12);
+}
+
+#[tokio::test]
+async fn tcp_serves_several_queries_per_connection_and_closes_on_garbage() {
+    let (_upstream, relay) = cluster();
+
+    let mut stream = TcpStream::connect(relay).await.unwrap();
+    write_message(&mut stream, &query(1, SERVICE, RecordType::A, None)).await;
+    write_message(
+        &mut stream,
+        &query(2, "myalias.example.com.", RecordType::A, None),
+    )
+    .await;
+    let ids =
+        [next_on(&mut stream).await, next_on(&mut stream).await].map(|m| m.unwrap().metadata.id);
+    assert_eq!(ids, [1, 2]);
+    write_frame(&mut stream, b"not dns").await;
+    assert!(next_on(&mut stream).await.is_none(), "closed after garbage");
+}
+
+#[tokio::test]
+async fn garbage_over_udp_is_ignored() {
+    let (_upstream, relay) = cluster();
+
+    let socket = client().await;
+    socket.send_to(b"\x00\x01garbage", relay).await.unwrap();
+    socket.send_to(&[], relay).await.unwrap();
+    let real = query(3, SERVICE, RecordType::A, None);
+    socket
+        .send_to(&real.to_vec().unwrap(), relay)
+        .await
+        .unwrap();
+    let (answer, _) = receive(&socket).await;
+    assert_eq!(
+        answer.metadata.id, 3,
+        "the first answer is to the real query"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_or_failing_upstream_is_skipped() {
+    let silent = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let failing = Upstream::start(Ipv4Addr::new(127, 0, 0, 3), Mode::ServFail);
+    let live = Upstream::start(Ipv4Addr::new(127, 0, 0, 1), Mode::Answer);
+    let mut cfg = config(&[&failing, &live]);
+    cfg.upstreams.insert(0, silent.local_addr().unwrap());
+    cfg.ndots = 1;
+    cfg.timeout = Duration::from_millis(300);
+    let relay = start(cfg);
+
+    let answer = ask(relay, SERVICE, RecordType::A).await;
+    assert_eq!(addresses(&answer), [IpAddr::V4(SERVICE_IP)]);
+    assert!(
+        silent.recv(&mut [0u8; 512]).is_ok(),
+        "the silent one was asked first"
+    );
+    assert_eq!(failing.asked(), [SERVICE]);
+    assert_eq!(live.asked(), [SERVICE]);
+
+    let mut alone = config(&[]);
+    alone.upstreams = vec![silent.local_addr().unwrap()];
+    alone.timeout = Duration::from_millis(100);
+    let dead_end = start(alone);
+    let answer = ask(dead_end, SERVICE, RecordType::A).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[tokio::test]
+async fn queries_past_the_in_flight_bound_get_servfail_and_the_rest_succeed() {
+    const BOUND: u16 = 3;
+    const SENT: u16 = 8;
+    let upstream = Upstream::start(Ipv4Addr::new(127, 0, 0, 1), Mode::Answer);
+    upstream.gate(false);
+    let mut cfg = config(&[&upstream]);
+    cfg.max_in_flight = BOUND.into();
+    cfg.ndots = 1;
+    cfg.timeout = HANG;
+    let relay = start(cfg);
+
+    let socket = client().await;
+    for id in 1..=SENT {
+        let ask = query(id, SERVICE, RecordType::A, None);
+        socket.send_to(&ask.to_vec().unwrap(), relay).await.unwrap();
+    }
+    let mut refused = HashSet::new();
+    while refused.len() < usize::from(SENT - BOUND) {
+        let (answer, _) = receive(&socket).await;
+        assert_eq!(answer.metadata.response_code, ResponseCode::ServFail);
+        refused.insert(answer.metadata.id);
+    }
+    // Hosts names need no slot.
+    let alias = ask(relay, "myalias.example.com", RecordType::A).await;
+    assert_eq!(alias.metadata.response_code, ResponseCode::NoError);
+
+    upstream.gate(true);
+    let mut served = HashSet::new();
+    while served.len() < usize::from(BOUND) {
+        let (answer, _) = receive(&socket).await;
+        assert_eq!(addresses(&answer), [IpAddr::V4(SERVICE_IP)], "{answer:?}");
+        served.insert(answer.metadata.id);
+    }
+    assert!(served.is_disjoint(&refused));
+}
+
+/// glibc's resolver, pointed at the relay by a resolv.conf without a search
+/// list, resolves a short service name the relay expands, and reports the
+/// expanded name as canonical: it follows the relay's CNAME. Everything runs
+/// on a thread inside a fresh netns (the relay opens its upstream sockets
+/// where it runs), with the relay on port 53 there.
+#[test]
+fn glibc_follows_the_cname_to_the_expanded_name() {
+    let topo = Topology::new("dnsrly", Shape::Empty).unwrap();
+    let pod = topo.pod_netns();
+    let unshare = pod.command("unshare");
+    let (stdout, asked) = pod
+        .within(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(getent_through_relay(unshare))
+        })
+        .unwrap();
+    // `IP  canonical-name  aliases…`
+    let fields: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(
+        fields,
+        [
+            "10.96.0.1",
+            "kubernetes.default.svc.cluster.local",
+            "kubernetes.default"
+        ],
+        "{stdout}"
+    );
+    assert!(asked.contains(&SERVICE.to_string()), "{asked:?}");
+}
+
+/// Runs `getent hosts kubernetes.default` through `unshare` in a private
+/// mount namespace whose resolv.conf names only the relay; returns its
+/// output and what the upstream was asked.
+async fn getent_through_relay(
+    mut unshare: std::process::Command,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let upstream = Upstream::start(Ipv4Addr::LOCALHOST, Mode::Answer);
+    let relay = Relay::bind("127.0.0.1:53".parse()?)?;
+    tokio::spawn(relay.serve(config(&[&upstream])));
+    let script = "mount -t tmpfs tmpfs /tmp \
+        && printf 'nameserver 127.0.0.1\\noptions ndots:1 timeout:5 attempts:1\\n' > /tmp/resolv.conf \
+        && mount --bind /tmp/resolv.conf /etc/resolv.conf \
+        && exec getent hosts kubernetes.default";
+    unshare.args(["--mount", "--propagation", "private", "sh", "-c", script]);
+    let output =
+        tokio::time::timeout(HANG, tokio::process::Command::from(unshare).output()).await??;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    anyhow::ensure!(
+        output.status.success(),
+        "getent failed ({}): {}{stdout}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok((stdout, upstream.asked()))
+}
