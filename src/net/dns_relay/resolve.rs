@@ -52,7 +52,8 @@ impl Resolver {
             upstreams: Upstreams {
                 servers: config.upstreams,
                 timeout: config.timeout,
-                attempts: config.attempts,
+                // glibc asks at least once, whatever the option says.
+                attempts: config.attempts.max(1),
             },
             domains,
             ndots: config.ndots,
