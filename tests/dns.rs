@@ -153,6 +153,60 @@ fn boot_arguments_give_the_nameservers() -> Result<()> {
 }
 
 #[test]
+fn the_relay_applies_the_search_list_and_answers_from_the_pods_hosts() -> Result<()> {
+    let fx = fixture("dr", &[("/etc/resolv.conf", RESOLV), ("/etc/hosts", HOSTS)])?;
+    fx.bundle.edit(|c| {
+        c["annotations"]["ukrun.dev/dns-delivery"] = "relay".into();
+        c["annotations"]["com.urunc.unikernel.cmdline"] =
+            "quiet ukrun.probe.dns=kubernetes.default ukrun.probe.dns=foo.remote ukrun.probe.dns=guest-pod".into();
+    })?;
+    let _dns = cluster_dns(&fx)?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    for (name, expected) in [
+        ("kubernetes.default", "10.96.0.1"),
+        ("foo.remote", "10.1.2.3"),
+        ("guest-pod", "10.77.0.2"),
+    ] {
+        let got = probe(&fx, "g1", &format!("UKRUN-GUEST-PROBE dns {name} "))?;
+        ensure!(got == format!("addresses={expected}"), "{name}: {got}");
+    }
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(
+        log.contains("ip=10.77.0.2::169.254.1.1:255.255.255.255:")
+            && log.contains(":eth0:off:169.254.1.1"),
+        "the guest's resolver is the relay: {log}"
+    );
+    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)
+}
+
+#[test]
+fn a_loopback_only_resolver_is_reached_through_the_relay() -> Result<()> {
+    let fx = fixture("dl", &[("/etc/resolv.conf", "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.53\noptions ndots:5\n")])?;
+    fx.bundle.edit(|c| {
+        c["annotations"]["com.urunc.unikernel.cmdline"] =
+            "quiet ukrun.probe.dns=kubernetes.default".into()
+    })?;
+    let _resolved = DnsServer::start(
+        &fx.topo.pod_netns(),
+        "127.0.0.53",
+        "cluster.local",
+        &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
+    )?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    let got = probe(&fx, "g1", "UKRUN-GUEST-PROBE dns kubernetes.default ")?;
+    ensure!(
+        got == "addresses=10.96.0.1",
+        "systemd-resolved-style 127.0.0.53 through the relay: {got}"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_pod_without_nameservers_gives_the_guest_none() -> Result<()> {
     let fx = fixture("dn", &[("/etc/resolv.conf", "search example.test\n")])?;
     fx.create("g1")?;

@@ -56,6 +56,9 @@ pub struct RoutedRules<'a> {
     pub pod_loopback: Ipv4Addr,
     /// Guest ports forwarded from the pod's 127.0.0.1.
     pub localhost_ports: &'a [GuestPort],
+    /// Whether the DNS relay listens on the pod-loopback address's port 53
+    /// (then that port is not DNATed to the pod's 127.0.0.1).
+    pub dns_relay: bool,
 }
 
 /// Conntrack mark of connections the guest opens to the pod-loopback
@@ -98,6 +101,13 @@ pub fn routed_ruleset(r: &RoutedRules<'_>) -> String {
         .iter()
         .map(|m| format!("\t\t{m} meta mark set meta mark or {g}\n"))
         .collect();
+    let relay_accept = if r.dns_relay {
+        format!(
+            "\t\tiifname \"{tap}\" ip daddr {lo} meta l4proto {{ tcp, udp }} th dport 53 accept\n"
+        )
+    } else {
+        String::new()
+    };
     let output_dnat: String = port_matches
         .iter()
         .map(|m| format!("\t\t{m} dnat to {pod_ip}\n"))
@@ -114,7 +124,7 @@ pub fn routed_ruleset(r: &RoutedRules<'_>) -> String {
 \t}}
 \tchain prerouting_nat {{
 \t\ttype nat hook prerouting priority dstnat; policy accept;
-\t\tiifname \"{tap}\" ip daddr {lo} dnat to 127.0.0.1
+{relay_accept}\t\tiifname \"{tap}\" ip daddr {lo} dnat to 127.0.0.1
 \t}}
 \tchain output {{
 \t\ttype route hook output priority mangle; policy accept;
@@ -196,6 +206,7 @@ mod tests {
             pod_ip: Ipv4Addr::new(10, 88, 0, 5),
             pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
             localhost_ports: ports,
+            dns_relay: false,
         })
     }
 
@@ -247,6 +258,20 @@ mod tests {
 }
 "
         );
+    }
+
+    #[test]
+    fn the_relay_keeps_its_port_from_the_loopback_dnat() {
+        let text = routed_ruleset(&RoutedRules {
+            table: "t",
+            pod_if: "eth0",
+            tap: "uk-c1",
+            pod_ip: Ipv4Addr::new(10, 88, 0, 5),
+            pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
+            localhost_ports: &[],
+            dns_relay: true,
+        });
+        assert!(text.contains("\t\tiifname \"uk-c1\" ip daddr 169.254.1.1 meta l4proto { tcp, udp } th dport 53 accept\n\t\tiifname \"uk-c1\" ip daddr 169.254.1.1 dnat to 127.0.0.1\n"), "{text}");
     }
 
     #[test]

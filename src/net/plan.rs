@@ -120,12 +120,8 @@ pub fn plan_tc(pod: &PodInterface, container_id: &str) -> NetPlan {
 /// it as a /32 behind the pod-loopback address, which the tap holds; marks
 /// and policy routing send everything for the pod IP to the guest except
 /// the sidecars' connections, which stay local.
-pub fn plan_routed(
-    pod: &PodInterface,
-    container_id: &str,
-    pod_loopback: Ipv4Addr,
-    localhost_ports: &[GuestPort],
-) -> NetPlan {
+pub fn plan_routed(pod: &PodInterface, container_id: &str, wiring: &Wiring) -> NetPlan {
+    let pod_loopback = wiring.pod_loopback;
     let tap = tap_name(container_id);
     let sysctl = |key: String, value: &str| NetStep::Sysctl {
         key,
@@ -163,7 +159,8 @@ pub fn plan_routed(
                 tap: &tap,
                 pod_ip: pod.ipv4,
                 pod_loopback,
-                localhost_ports,
+                localhost_ports: &wiring.localhost_ports,
+                dns_relay: wiring.dns_relay,
             }),
             table,
         },
@@ -201,6 +198,9 @@ pub struct Wiring {
     pub pod_loopback: Ipv4Addr,
     /// Guest ports forwarded from the pod's loopback (routed mode).
     pub localhost_ports: Vec<GuestPort>,
+    /// Whether the DNS relay serves the guest on the pod-loopback address
+    /// (its port 53 is then not passed on to the pod's 127.0.0.1).
+    pub dns_relay: bool,
 }
 
 /// Why a wiring cannot be built.
@@ -231,12 +231,7 @@ impl Wiring {
 pub fn plan(wiring: &Wiring, pod: &PodInterface, container_id: &str) -> NetPlan {
     match wiring.mode {
         NetworkMode::Tc => plan_tc(pod, container_id),
-        NetworkMode::Routed => plan_routed(
-            pod,
-            container_id,
-            wiring.pod_loopback,
-            &wiring.localhost_ports,
-        ),
+        NetworkMode::Routed => plan_routed(pod, container_id, wiring),
     }
 }
 
@@ -287,7 +282,7 @@ mod tests {
     #[test]
     fn routed_guest_is_a_host_behind_the_pod_loopback_address() {
         let p = pod(24, Some(Ipv4Addr::new(10, 88, 0, 1)), 1450);
-        let plan = plan_routed(&p, "c1", Ipv4Addr::new(169, 254, 1, 1), &[]);
+        let plan = plan_routed(&p, "c1", &routed());
         assert_eq!(plan.guest.ip, p.ipv4);
         assert_eq!(plan.guest.prefix, 32);
         assert_eq!(plan.guest.gateway, Some(Ipv4Addr::new(169, 254, 1, 1)));
@@ -300,8 +295,7 @@ mod tests {
         let plan = plan_routed(
             &pod(32, Some(Ipv4Addr::new(169, 254, 1, 1)), 1500),
             "c1",
-            Ipv4Addr::new(169, 254, 1, 1),
-            &[],
+            &routed(),
         );
         let described: Vec<String> = plan.steps.iter().map(NetStep::describe).collect();
         assert_eq!(
@@ -327,6 +321,15 @@ mod tests {
         );
     }
 
+    fn routed() -> Wiring {
+        Wiring {
+            mode: NetworkMode::Routed,
+            pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
+            localhost_ports: Vec::new(),
+            dns_relay: false,
+        }
+    }
+
     #[test]
     fn tc_mode_refuses_localhost_ports() {
         let port = GuestPort {
@@ -337,6 +340,7 @@ mod tests {
             mode,
             pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
             localhost_ports: vec![port],
+            dns_relay: false,
         };
         assert!(wiring(NetworkMode::Routed).check().is_ok());
         let e = wiring(NetworkMode::Tc).check().unwrap_err();

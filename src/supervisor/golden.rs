@@ -83,6 +83,7 @@ fn inputs(
             mode: NetworkMode::Tc,
             pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
             localhost_ports: Vec::new(),
+            dns_relay: false,
         },
         pod_dns: PodDns::default(),
         dns: DnsPlan {

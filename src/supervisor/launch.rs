@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Machine};
-use crate::dns::delivery::{plan_dns, Choice, DeliveryError, DnsPlan, GuestDnsFacts};
+use crate::dns::delivery::{plan_dns, Choice, Delivery, DeliveryError, DnsPlan, GuestDnsFacts};
 use crate::dns::pod_dns::{read_pod_dns, PodDns, PodDnsError};
 use crate::guest::boot::{self, BootError, BootInput};
 use crate::guest::GuestKind;
@@ -142,10 +142,11 @@ pub fn check(
     };
     boot::validate_env(&env)?;
     let knobs = knobs::from_annotations(&bundle.annotations())?;
-    let wiring = Wiring {
+    let mut wiring = Wiring {
         mode: knobs.network_mode.unwrap_or(config.network.mode),
         pod_loopback: knobs.pod_loopback.unwrap_or(config.network.pod_loopback),
         localhost_ports: knobs.localhost_ports,
+        dns_relay: false,
     };
     wiring.check()?;
     let pod_dns = read_pod_dns(&bundle.spec, &bundle.rootfs)?;
@@ -156,6 +157,7 @@ pub fn check(
         pod_loopback: wiring.pod_loopback,
     };
     let dns = plan_dns(knobs.dns_delivery.unwrap_or(Choice::Auto), facts, &pod_dns)?;
+    wiring.dns_relay = matches!(dns.delivery, Delivery::Relay { .. });
     Ok(LaunchInputs {
         binary,
         version: None,

@@ -30,6 +30,7 @@ use crate::dns::delivery::Delivery;
 use crate::dns::initrd::write_pod_initrd;
 use crate::log::Logger;
 use crate::names::Named;
+use crate::net::dns_relay::{Relay, RelayConfig};
 use crate::net::{apply, forward, observe, plan};
 use crate::spec::Bundle;
 use crate::state::{ContainerState, ProcessRef, Stage, Store};
@@ -41,6 +42,8 @@ use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
 pub const SUPERVISE_VERB: &str = "__supervise";
 /// Descriptor on which the supervisor reports readiness to `create`.
 const SYNC_FD: i32 = 3;
+/// Bound on the relay's concurrent upstream queries.
+const RELAY_MAX_IN_FLIGHT: usize = 256;
 /// QMP socket, relative to the state directory (the supervisor's and the
 /// VMM's working directory: unix socket paths are limited to 108 bytes and
 /// state directories under containerd's root are longer).
@@ -230,6 +233,7 @@ fn start_services(
     inputs: &LaunchInputs,
     guest: &plan::GuestNet,
 ) -> Result<(Vec<tokio::task::JoinHandle<()>>, UnixListener), String> {
+    let mut tasks = Vec::new();
     match &inputs.dns.delivery {
         Delivery::Files => {
             let initrd = state
@@ -250,17 +254,59 @@ fn start_services(
         Delivery::None(reason) => ctx
             .logger
             .info(&format!("DNS: the guest gets no resolver: {reason}")),
-        Delivery::Relay { .. } => return Err("the DNS relay is not available in this build".into()),
+        Delivery::Relay { apply_search } => {
+            tasks.push(start_relay(inputs, *apply_search)?);
+            ctx.logger.info(&format!(
+                "DNS: relay on {}:53 for the guest (search list applied by the relay: {apply_search})",
+                inputs.wiring.pod_loopback
+            ));
+        }
     }
-    let forwarders = forward::spawn_ipv6_loopback(
-        &inputs.wiring.localhost_ports,
-        guest.ip,
-        inputs.wiring.pod_loopback,
-    )
-    .map_err(|e| e.to_string())?;
+    tasks.extend(
+        forward::spawn_ipv6_loopback(
+            &inputs.wiring.localhost_ports,
+            guest.ip,
+            inputs.wiring.pod_loopback,
+        )
+        .map_err(|e| e.to_string())?,
+    );
     let listener = UnixListener::bind(CONTROL_SOCKET)
         .map_err(|e| format!("cannot listen on the control socket: {e}"))?;
-    Ok((forwarders, listener))
+    Ok((tasks, listener))
+}
+
+/// Starts the DNS relay on the pod-loopback address (bound on the tap, so
+/// only the guest reaches it), serving the pod's resolver configuration.
+fn start_relay(
+    inputs: &LaunchInputs,
+    apply_search: bool,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let resolv = inputs.pod_dns.resolv.as_ref();
+    let config = RelayConfig {
+        upstreams: resolv
+            .map(|r| {
+                r.nameservers
+                    .iter()
+                    .map(|ip| std::net::SocketAddr::new(*ip, 53))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        search: resolv.map(|r| r.search.clone()).unwrap_or_default(),
+        ndots: resolv.map_or(1, |r| r.ndots),
+        timeout: Duration::from_secs(resolv.map_or(5, |r| u64::from(r.timeout))),
+        attempts: resolv.map_or(2, |r| r.attempts),
+        apply_search,
+        hosts: inputs
+            .pod_dns
+            .hosts
+            .as_ref()
+            .map(|h| h.entries.clone())
+            .unwrap_or_default(),
+        max_in_flight: RELAY_MAX_IN_FLIGHT,
+    };
+    let relay = Relay::bind(std::net::SocketAddr::from((inputs.wiring.pod_loopback, 53)))
+        .map_err(|e| e.to_string())?;
+    Ok(tokio::spawn(relay.serve(config)))
 }
 
 /// Observes, plans and applies the network, recording each step before it
