@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
+use ukrun_testbed::dns_server::DnsServer;
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::guest::PAGE_TEXT;
+use ukrun_testbed::probes::{self, HttpProbe};
 use ukrun_testbed::topology::Shape;
 use ukrun_testbed::{http, sidecar, wait};
 
@@ -105,6 +107,93 @@ fn the_node_cannot_use_the_pod_loopback_path() -> Result<()> {
         "the sidecar itself still serves on its loopback"
     );
     sidecar.join().expect("sidecar")?;
+    Ok(())
+}
+
+/// A sidecar's HTTP server listening only on the pod's 127.0.0.1:9000.
+struct LoopbackHttpd(std::process::Child);
+
+impl LoopbackHttpd {
+    fn start(fx: &Fixture, page: &str) -> Result<Self> {
+        let root = fx.bundle.dir.join("sidecar-www");
+        std::fs::create_dir_all(&root)?;
+        std::fs::write(root.join("index.html"), page)?;
+        let child = fx
+            .topo
+            .pod_netns()
+            .command("busybox")
+            .args(["httpd", "-f", "-p", "127.0.0.1:9000", "-h"])
+            .arg(&root)
+            .spawn()?;
+        Ok(LoopbackHttpd(child))
+    }
+}
+
+impl Drop for LoopbackHttpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_guest_reaches_loopback_only_sidecars_at_the_pod_loopback_address() -> Result<()> {
+    let fx = fixture("lg", "8080")?;
+    let page = "from a loopback-only sidecar\n";
+    let _httpd = LoopbackHttpd::start(&fx, page)?;
+    let resolv = fx.bundle.dir.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 169.254.1.1\n")?;
+    let _dns = DnsServer::start(
+        &fx.topo.pod_netns(),
+        "127.0.0.1",
+        "cluster.local",
+        &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
+    )?;
+    fx.bundle.edit(|c| {
+        c["mounts"] = serde_json::json!([{"destination": "/etc/resolv.conf", "type": "bind", "source": resolv, "options": ["rbind", "ro"]}]);
+        c["annotations"]["ukrun.dev/dns-delivery"] = "bootargs".into();
+        c["annotations"]["com.urunc.unikernel.cmdline"] =
+            "quiet ukrun.probe.http=http://169.254.1.1:9000/ ukrun.probe.dns=kubernetes.default.svc.cluster.local".into();
+    })?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    let console = fx.runtime.console_path("g1");
+    let fetched = wait::poll(
+        "the guest's HTTP probe",
+        Duration::from_secs(90),
+        Duration::from_millis(250),
+        || {
+            Ok(probes::http_result(
+                &std::fs::read_to_string(&console)?,
+                "http://169.254.1.1:9000/",
+            ))
+        },
+    )?;
+    ensure!(
+        fetched
+            == HttpProbe::Fetched {
+                sha256: probes::sha256_hex(page.as_bytes()),
+                bytes: page.len()
+            },
+        "the sidecar's page through 169.254.1.1:9000: {fetched:?}"
+    );
+    let resolved = wait::poll(
+        "the guest's DNS probe",
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || {
+            let text = std::fs::read_to_string(&console)?;
+            Ok(text.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("UKRUN-GUEST-PROBE dns kubernetes.default.svc.cluster.local ")
+                    .map(str::to_owned)
+            }))
+        },
+    )?;
+    ensure!(
+        resolved == "addresses=10.96.0.1",
+        "a DNS server on the pod's 127.0.0.1:53 through 169.254.1.1:53: {resolved}"
+    );
     Ok(())
 }
 
