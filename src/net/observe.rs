@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
@@ -120,27 +120,27 @@ pub async fn list_links(handle: &Handle) -> Result<Vec<LinkSummary>, ObserveErro
         .try_collect()
         .await
         .map_err(netlink_err)?;
-    Ok(messages
-        .into_iter()
-        .map(|m| {
-            let mut summary = LinkSummary {
-                index: m.header.index,
-                name: String::new(),
-                mac: None,
-                mtu: 0,
-                loopback: m.header.flags.contains(LinkFlags::Loopback),
-            };
-            for attr in m.attributes {
-                match attr {
-                    LinkAttribute::IfName(n) => summary.name = n,
-                    LinkAttribute::Address(a) => summary.mac = a.try_into().ok(),
-                    LinkAttribute::Mtu(mtu) => summary.mtu = mtu,
-                    _ => {}
-                }
-            }
-            summary
-        })
-        .collect())
+    Ok(messages.iter().map(link_summary).collect())
+}
+
+/// The summary of one link message.
+pub fn link_summary(m: &LinkMessage) -> LinkSummary {
+    let mut summary = LinkSummary {
+        index: m.header.index,
+        name: String::new(),
+        mac: None,
+        mtu: 0,
+        loopback: m.header.flags.contains(LinkFlags::Loopback),
+    };
+    for attr in &m.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => summary.name = n.clone(),
+            LinkAttribute::Address(a) => summary.mac = a.as_slice().try_into().ok(),
+            LinkAttribute::Mtu(mtu) => summary.mtu = *mtu,
+            _ => {}
+        }
+    }
+    summary
 }
 
 /// The IPv4 default route of the main table, if any.
