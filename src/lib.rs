@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod delegate;
 pub mod dns;
+pub mod doctor;
 pub mod guest;
 pub mod log;
 pub mod names;
