@@ -4,6 +4,7 @@
 
 mod create;
 mod delete;
+mod doctor;
 mod exec;
 mod features;
 mod kill;
@@ -120,6 +121,8 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Diagnose a unikernel container's pod network from the outside (read-only).
+    Doctor(doctor::DoctorArgs),
     /// Print the OCI features this runtime supports.
     Features,
     /// List the container's processes.
@@ -206,6 +209,7 @@ pub fn run() -> ExitCode {
             detach,
             keep,
         } => run::run(&global, &create, detach, keep),
+        Command::Doctor(args) => doctor::doctor(&global, &args),
         Command::Features => features::features(),
         Command::Ps { format, id, .. } => ps::ps(&global, &id, &format),
         Command::Exec { args } => exec::exec(&global, &args),
