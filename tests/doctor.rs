@@ -1,0 +1,434 @@
+//! `ukrun doctor` on real pods with the Linux guest: healthy routed and tc
+//! pods pass, links broken on purpose fail on their own check with a hint
+//! that names the fix, doctor changes nothing, and a doctor that cannot
+//! run says so in one line with exit code 2. Every `--json` report is
+//! validated against docs/doctor.schema.json.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+use ukrun_testbed::fixture::Fixture;
+use ukrun_testbed::topology::{Shape, POD_IP};
+use ukrun_testbed::wait;
+
+const MODE: &str = "ukrun.dev/network-mode";
+const PORTS: &str = "ukrun.dev/localhost-ports";
+const ID: &str = "g1";
+/// The fixture's tap for [`ID`].
+const TAP: &str = "uk-g1";
+
+/// The pod's resolv.conf, as kubelet writes it.
+const RESOLV: &str = "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.77.0.1\noptions ndots:5\n";
+
+/// A fixture whose guest uses `mode`, with the pod's resolv.conf mounted
+/// as containerd mounts kubelet's, and the guest's HTTP port declared for
+/// localhost in routed mode.
+fn fixture(tag: &str, mode: &str) -> Result<Fixture> {
+    let fx = Fixture::new(
+        Path::new(env!("CARGO_BIN_EXE_ukrun")),
+        tag,
+        Shape::Bridge { mtu: 1500 },
+    )?;
+    let resolv = fx.bundle.dir.join("resolv.conf");
+    std::fs::write(&resolv, RESOLV)?;
+    fx.bundle.edit(|c| {
+        c["mounts"] = serde_json::json!([{"destination": "/etc/resolv.conf", "type": "bind", "source": resolv, "options": ["rbind", "ro"]}]);
+        c["annotations"][MODE] = mode.into();
+        if mode == "routed" {
+            c["annotations"][PORTS] = "8080".into();
+        }
+    })?;
+    Ok(fx)
+}
+
+/// Creates, starts and waits for the guest's readiness line.
+fn running(fx: &Fixture) -> Result<()> {
+    fx.create(ID)?;
+    fx.start(ID)?;
+    fx.wait_ready(ID).map(drop)
+}
+
+/// Runs `ukrun doctor ARGS`.
+fn doctor(fx: &Fixture, args: &[&str]) -> Result<Output> {
+    let mut argv = vec!["doctor"];
+    argv.extend(args);
+    fx.runtime.run(&argv)
+}
+
+/// `doctor --json ARGS`: the exit code and the report, validated against
+/// the documented schema.
+fn report(fx: &Fixture, args: &[&str]) -> Result<(i32, Value)> {
+    let mut argv = vec!["--json"];
+    argv.extend(args);
+    let out = doctor(fx, &argv)?;
+    let doc: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "doctor --json printed no JSON: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let schema: Value = serde_json::from_str(include_str!("../docs/doctor.schema.json"))?;
+    let problems = schema::validate(&schema, &doc, "$");
+    ensure!(
+        problems.is_empty(),
+        "the report breaks docs/doctor.schema.json: {problems:?}\n{doc:#}"
+    );
+    let code = out.status.code().context("doctor was killed")?;
+    ensure!(
+        doc["exit_code"] == code,
+        "the document's exit_code is the process's"
+    );
+    Ok((code, doc))
+}
+
+/// The names of the checks with `verdict`.
+fn named(doc: &Value, verdict: &str) -> Vec<String> {
+    doc["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["verdict"] == verdict)
+        .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Asserts that `name` is the one failing check and that its hint has `fix`.
+fn only_failure(code: i32, doc: &Value, name: &str, fix: &str) -> Result<()> {
+    ensure!(code == 1, "a failed check exits 1, got {code}:\n{doc:#}");
+    ensure!(named(doc, "FAIL") == [name], "only {name} fails:\n{doc:#}");
+    let check = doc["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == name)
+        .context("the failing check")?;
+    let hint = check["hint"].as_str().unwrap_or_default();
+    ensure!(
+        hint.contains(fix),
+        "{name}'s hint names the fix {fix:?}: {hint}"
+    );
+    Ok(())
+}
+
+/// Runs `ip`/`tc` in the pod netns.
+fn in_pod(fx: &Fixture, program: &str, args: &[&str]) -> Result<String> {
+    fx.topo.pod_netns().run(program, args)
+}
+
+/// Everything doctor must leave alone: links, addresses, routes of every
+/// table, rules, qdiscs, nftables, sysctls, and the filters of both ends.
+fn pod_state(fx: &Fixture) -> Result<String> {
+    let mut text = fx.topo.pod_network_view()?;
+    for dev in ["eth0", TAP] {
+        text.push_str(&in_pod(
+            fx,
+            "tc",
+            &["filter", "show", "dev", dev, "ingress"],
+        )?);
+    }
+    Ok(text)
+}
+
+/// A healthy pod: doctor passes (with `warnings`), changes nothing, and
+/// its time is printed.
+fn healthy(mode: &str, tag: &str, warnings: &[&str]) -> Result<()> {
+    let fx = fixture(tag, mode)?;
+    running(&fx)?;
+    let before = pod_state(&fx)?;
+    let started = Instant::now();
+    let (code, doc) = report(&fx, &[ID])?;
+    let took = started.elapsed();
+    writeln!(
+        std::io::stderr(),
+        "doctor on a healthy {mode} pod took {} ms (goal < 2000 ms)",
+        took.as_millis()
+    )?;
+    ensure!(code == 0, "a healthy pod exits 0:\n{doc:#}");
+    ensure!(named(&doc, "FAIL").is_empty(), "nothing fails:\n{doc:#}");
+    ensure!(
+        named(&doc, "WARN") == warnings,
+        "warnings are {warnings:?}:\n{doc:#}"
+    );
+    ensure!(doc["mode"] == mode && doc["container"] == ID);
+    let table = doctor(&fx, &[ID])?;
+    let text = String::from_utf8_lossy(&table.stdout);
+    writeln!(std::io::stderr(), "{text}")?;
+    ensure!(
+        table.status.code() == Some(0)
+            && text.lines().count() == doc["checks"].as_array().map_or(0, Vec::len) + 2,
+        "the table has a header, one line per check and a summary:\n{text}"
+    );
+    ensure!(
+        text.lines()
+            .skip(1)
+            .all(|l| ["PASS", "WARN", "FAIL", "container"]
+                .iter()
+                .any(|v| l.starts_with(v))),
+        "{text}"
+    );
+    let netns = fx.topo.pod_netns().path().to_string_lossy().into_owned();
+    let (code, bare) = report(&fx, &["--netns", &netns])?;
+    ensure!(
+        code == 0 && bare["container"].is_null() && bare["mode"] == mode,
+        "--netns finds the guest's wiring without the container:\n{bare:#}"
+    );
+    let after = pod_state(&fx)?;
+    ensure!(
+        before == after,
+        "doctor changed the pod netns:\nbefore:\n{before}\nafter:\n{after}"
+    );
+    Ok(())
+}
+
+#[test]
+fn healthy_routed_pod_passes_every_check() -> Result<()> {
+    healthy("routed", "drh", &[])
+}
+
+#[test]
+fn healthy_tc_pod_passes_and_warns_about_sidecars() -> Result<()> {
+    healthy("tc", "dth", &["tc.sidecars"])
+}
+
+#[test]
+fn deleted_tap_filter_fails_its_check() -> Result<()> {
+    let fx = fixture("dtf", "tc")?;
+    running(&fx)?;
+    in_pod(&fx, "tc", &["filter", "del", "dev", TAP, "ingress"])?;
+    let (code, doc) = report(&fx, &[ID])?;
+    only_failure(
+        code,
+        &doc,
+        &format!("tc.filter.{TAP}>eth0"),
+        &format!("tc filter add dev {TAP} parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev eth0"),
+    )
+}
+
+#[test]
+fn deleted_guest_route_fails_its_check() -> Result<()> {
+    let fx = fixture("drr", "routed")?;
+    running(&fx)?;
+    in_pod(
+        &fx,
+        "ip",
+        &["route", "del", &format!("{POD_IP}/32"), "table", "7547"],
+    )?;
+    let (code, doc) = report(&fx, &[ID])?;
+    only_failure(
+        code,
+        &doc,
+        "routed.route",
+        &format!("ip route add {POD_IP}/32 dev {TAP} src 169.254.1.1 table 7547"),
+    )
+}
+
+#[test]
+fn guest_mtu_above_the_pod_interface_fails_its_check() -> Result<()> {
+    let fx = fixture("dmt", "routed")?;
+    fx.create(ID)?;
+    in_pod(&fx, "ip", &["link", "set", "eth0", "mtu", "1400"])?;
+    fx.start(ID)?;
+    fx.wait_ready(ID)?;
+    let (code, doc) = report(&fx, &[ID])?;
+    only_failure(code, &doc, "guest.mtu", "recreate the container")?;
+    ensure!(
+        named(&doc, "WARN") == ["tap.mtu"],
+        "the tap keeps the MTU of create, which is a warning:\n{doc:#}"
+    );
+    Ok(())
+}
+
+/// The recorded pid of the container's `process` (`supervisor` or `vmm`).
+fn recorded_pid(fx: &Fixture, process: &str) -> Result<i32> {
+    let path = fx.runtime.dir.join(format!("root/.ukrun/{ID}/state.json"));
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let pid = state[process]["pid"].as_i64().context("recorded pid")?;
+    Ok(i32::try_from(pid)?)
+}
+
+fn signal(pid: i32, signal: nix::sys::signal::Signal) -> Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+        .with_context(|| format!("signalling {pid}"))
+}
+
+#[test]
+fn killed_vmm_fails_its_check() -> Result<()> {
+    use nix::sys::signal::Signal;
+    let fx = fixture("dkv", "routed")?;
+    running(&fx)?;
+    // Held still, the supervisor neither reaps the VMM nor tears the pod
+    // network down: doctor sees the moment after the VMM died.
+    let supervisor = recorded_pid(&fx, "supervisor")?;
+    let vmm = recorded_pid(&fx, "vmm")?;
+    signal(supervisor, Signal::SIGSTOP)?;
+    let result = (|| {
+        signal(vmm, Signal::SIGKILL)?;
+        wait::poll(
+            "the VMM to die",
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || {
+                let stat = std::fs::read_to_string(format!("/proc/{vmm}/stat")).unwrap_or_default();
+                Ok((stat.is_empty() || stat.contains(") Z ")).then_some(()))
+            },
+        )?;
+        let (code, doc) = report(&fx, &[ID])?;
+        only_failure(
+            code,
+            &doc,
+            "runtime.vmm",
+            "delete and recreate the container",
+        )
+    })();
+    signal(supervisor, Signal::SIGCONT)?;
+    result
+}
+
+/// Asserts a one-line error and exit code 2.
+fn cannot_run(out: &Output, what: &str, says: &str) -> Result<()> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(2),
+        "{what}: exit 2, got {:?}",
+        out.status.code()
+    );
+    ensure!(
+        stderr.lines().count() == 1 && stderr.contains(says),
+        "{what}: one line saying {says:?}, got {stderr:?}"
+    );
+    ensure!(out.stdout.is_empty(), "{what}: no report");
+    Ok(())
+}
+
+#[test]
+fn doctor_that_cannot_run_exits_2_with_one_line() -> Result<()> {
+    let fx = fixture("dcr", "routed")?;
+    cannot_run(
+        &doctor(&fx, &["nosuch"])?,
+        "unknown id",
+        "container nosuch does not exist",
+    )?;
+    cannot_run(
+        &doctor(&fx, &["--netns", "/run/netns/ukrun-doctor-missing"])?,
+        "missing netns",
+        "cannot open network namespace /run/netns/ukrun-doctor-missing",
+    )?;
+    fx.create(ID)?;
+    let out = fx.runtime.run(&["kill", ID, "KILL"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    wait::poll(
+        "the container to stop",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || Ok((fx.runtime.state(ID)?["status"] == "stopped").then_some(())),
+    )?;
+    cannot_run(&doctor(&fx, &[ID])?, "stopped container", "is stopped")?;
+    cannot_run(
+        &doctor(&fx, &["--json", ID])?,
+        "stopped container, --json",
+        "is stopped",
+    )
+}
+
+/// A validator for the JSON Schema keywords docs/doctor.schema.json uses
+/// (type, const, enum, required, properties, additionalProperties, items,
+/// minimum); any other keyword is reported, so the schema cannot grow
+/// past what is checked.
+mod schema {
+    use serde_json::Value;
+
+    const ANNOTATIONS: &[&str] = &["$schema", "$id", "title", "description"];
+
+    /// Every way `doc` breaks `schema`, by JSON path.
+    pub fn validate(schema: &Value, doc: &Value, path: &str) -> Vec<String> {
+        let Some(rules) = schema.as_object() else {
+            return vec![format!("{path}: schema is not an object")];
+        };
+        let mut problems = Vec::new();
+        for (keyword, rule) in rules {
+            let broken = match keyword.as_str() {
+                k if ANNOTATIONS.contains(&k) => None,
+                "type" => (!types(rule).iter().any(|t| has_type(doc, t)))
+                    .then(|| format!("is not of type {rule}")),
+                "const" => (doc != rule).then(|| format!("is not {rule}")),
+                "enum" => (!rule.as_array().is_some_and(|a| a.contains(doc)))
+                    .then(|| format!("is not one of {rule}")),
+                "minimum" => (doc.as_f64() < rule.as_f64()).then(|| format!("is below {rule}")),
+                "required" => rule
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .find(|k| doc.get(k).is_none())
+                    .map(|k| format!("lacks {k}")),
+                "additionalProperties" => doc.as_object().and_then(|o| {
+                    o.keys()
+                        .find(|k| rule == false && schema["properties"].get(k.as_str()).is_none())
+                        .map(|k| format!("has unknown property {k}"))
+                }),
+                "properties" => {
+                    for (key, sub) in rule.as_object().into_iter().flatten() {
+                        if let Some(value) = doc.get(key) {
+                            problems.extend(validate(sub, value, &format!("{path}.{key}")));
+                        }
+                    }
+                    None
+                }
+                "items" => {
+                    for (i, item) in doc.as_array().into_iter().flatten().enumerate() {
+                        problems.extend(validate(rule, item, &format!("{path}[{i}]")));
+                    }
+                    None
+                }
+                other => Some(format!(
+                    "uses keyword {other}, which this validator does not know"
+                )),
+            };
+            problems.extend(broken.map(|b| format!("{path} {b}")));
+        }
+        problems
+    }
+
+    fn types(rule: &Value) -> Vec<&str> {
+        match rule {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            other => other.as_str().into_iter().collect(),
+        }
+    }
+
+    fn has_type(doc: &Value, name: &str) -> bool {
+        match name {
+            "object" => doc.is_object(),
+            "array" => doc.is_array(),
+            "string" => doc.is_string(),
+            "integer" => doc.is_i64() || doc.is_u64(),
+            "number" => doc.is_number(),
+            "boolean" => doc.is_boolean(),
+            "null" => doc.is_null(),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn the_validator_catches_what_the_schema_forbids() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../docs/doctor.schema.json")).unwrap();
+        let good = serde_json::json!({
+            "schema": "ukrun-doctor/v1", "container": null, "netns": "/n", "mode": "tc",
+            "summary": {"pass": 1, "warn": 0, "fail": 0}, "exit_code": 0,
+            "checks": [{"name": "a", "verdict": "PASS", "expected": "", "found": "", "hint": ""}]
+        });
+        assert_eq!(validate(&schema, &good, "$"), Vec::<String>::new());
+        let mut bad = good.clone();
+        bad["checks"][0]["verdict"] = "MAYBE".into();
+        bad["summary"]["fail"] = (-1).into();
+        bad["extra"] = 1.into();
+        bad["mode"] = "bridge".into();
+        let problems = validate(&schema, &bad, "$");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+}
