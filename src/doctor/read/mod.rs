@@ -60,7 +60,7 @@ pub enum ReadError {
         source: std::io::Error,
     },
     /// setns refused (doctor needs root).
-    #[error("cannot enter network namespace {path}: {source} (doctor needs root)")]
+    #[error("cannot enter network namespace {path}: {source} (is it a network namespace? doctor needs root)")]
     Join {
         /// The path.
         path: PathBuf,
