@@ -158,15 +158,23 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
             )
         }
         Delivery::BootArgs | Delivery::Relay { .. } => {
+            // Addresses in the argv, whatever the guest's syntax around them.
             let joined = argv.join(" ");
-            let missing: Vec<String> = plan
+            let addresses: Vec<&str> = joined
+                .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .collect();
+            let servers: Vec<String> = plan
                 .boot_nameservers
                 .iter()
                 .map(Ipv4Addr::to_string)
-                .filter(|s| !joined.contains(s.as_str()))
+                .collect();
+            let missing: Vec<String> = servers
+                .iter()
+                .filter(|s| !addresses.contains(&s.as_str()))
+                .cloned()
                 .collect();
             (
-                format!("nameservers {} in the boot arguments", describe(plan)),
+                format!("nameservers {} in the boot arguments", servers.join(" ")),
                 (!missing.is_empty()).then(|| missing.join(" ")),
             )
         }
