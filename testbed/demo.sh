@@ -11,5 +11,5 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 testbed/install-deps.sh
-cargo build --release --bin ukrun --bin ukrun-testbed
+cargo build --release --bin ukrun -p ukrun --bin ukrun-testbed -p ukrun-testbed
 exec target/release/ukrun-testbed demo --ukrun "$PWD/target/release/ukrun"
