@@ -6,131 +6,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use ukrun_testbed::bundle::Bundle;
-use ukrun_testbed::guest::{HTTP_PORT, PAGE_TEXT, READY_MARKER};
-use ukrun_testbed::runtime::Runtime;
-use ukrun_testbed::topology::{Shape, Topology, POD_IP};
-use ukrun_testbed::{http, images, procs, sidecar, wait};
+use ukrun_testbed::fixture::Fixture;
+use ukrun_testbed::guest::PAGE_TEXT;
+use ukrun_testbed::topology::{Shape, POD_IP};
+use ukrun_testbed::{procs, sidecar, wait};
 
-/// Everything one test needs; dropping it removes all of it.
-struct Fixture {
-    runtime: Runtime,
-    bundle: Bundle,
-    topo: Topology,
-}
-
-impl Fixture {
-    fn new(tag: &str, shape: Shape) -> Result<Self> {
-        let guest = images::build()?.join("guest");
-        let topo = Topology::new(tag, shape)?;
-        let work = std::env::temp_dir().join(format!("ukrun-it-{tag}-{}", std::process::id()));
-        let runtime = Runtime::new(Path::new(env!("CARGO_BIN_EXE_ukrun")), &work.join("rt"))?;
-        let bundle = Bundle::linux_guest(&work.join("bundle"), &guest, topo.pod_netns().path())?;
-        Ok(Fixture {
-            runtime,
-            bundle,
-            topo,
-        })
-    }
-
-    fn create(&self, id: &str) -> Result<()> {
-        let out = self.runtime.create(&self.bundle.dir, id)?;
-        ensure!(
-            out.status.success(),
-            "create {id} failed: {}",
-            self.runtime.last_error()
-        );
-        Ok(())
-    }
-
-    fn start(&self, id: &str) -> Result<()> {
-        let out = self.runtime.run(&["start", id])?;
-        ensure!(
-            out.status.success(),
-            "start {id} failed: {}",
-            self.runtime.last_error()
-        );
-        Ok(())
-    }
-
-    fn wait_ready(&self, id: &str) -> Result<()> {
-        let console = self.runtime.console_path(id);
-        wait::poll(
-            "the guest's readiness line",
-            Duration::from_secs(60),
-            Duration::from_millis(200),
-            || {
-                Ok(std::fs::read_to_string(&console)?
-                    .contains(READY_MARKER)
-                    .then_some(()))
-            },
-        )
-    }
-
-    fn fetch_from_node(&self) -> Result<String> {
-        let addr = format!("{POD_IP}:{HTTP_PORT}").parse()?;
-        self.topo.node_netns().within(move || {
-            wait::poll(
-                "the guest's page",
-                Duration::from_secs(20),
-                Duration::from_millis(200),
-                || http::get(addr, "/").map(Some),
-            )
-        })
-    }
-
-    /// ukrun and qemu processes that belong to this fixture.
-    fn processes(&self) -> Vec<String> {
-        let marks = [
-            self.runtime.dir.to_string_lossy().into_owned(),
-            self.bundle.dir.to_string_lossy().into_owned(),
-        ];
-        procs::all()
-            .into_iter()
-            .filter(|p| p.is_runtime() && marks.iter().any(|m| p.cmdline.contains(m.as_str())))
-            .map(|p| p.to_string())
-            .collect()
-    }
-
-    /// The pod netns once the pod interface's carrier is up: the kernel
-    /// reports it through linkwatch, up to a second after the topology is
-    /// made, which a quickly failing create would otherwise see as a change.
-    fn settled_view(&self) -> Result<String> {
-        wait::poll(
-            "the pod interface's carrier",
-            Duration::from_secs(5),
-            Duration::from_millis(100),
-            || {
-                let view = self.topo.pod_network_view()?;
-                Ok((!view.contains("NO-CARRIER")).then_some(view))
-            },
-        )
-    }
-
-    fn assert_nothing_left(&self, before: &str) -> Result<()> {
-        wait::poll(
-            "processes to exit",
-            Duration::from_secs(5),
-            Duration::from_millis(50),
-            || Ok(self.processes().is_empty().then_some(())),
-        )?;
-        ensure!(
-            self.runtime.leftover_state().is_empty(),
-            "state left: {:?}",
-            self.runtime.leftover_state()
-        );
-        let after = self.topo.pod_network_view()?;
-        ensure!(
-            after == before,
-            "pod netns changed:\nbefore:\n{before}\nafter:\n{after}"
-        );
-        Ok(())
-    }
+/// A guest fixture driven by this build's ukrun binary.
+fn fixture(tag: &str, shape: Shape) -> Result<Fixture> {
+    Fixture::new(Path::new(env!("CARGO_BIN_EXE_ukrun")), tag, shape)
 }
 
 #[test]
 fn bridge_pod_guest_serves_pod_ip_and_stops_cleanly() -> Result<()> {
-    let fx = Fixture::new("br", Shape::Bridge { mtu: 1450 })?;
+    let fx = fixture("br", Shape::Bridge { mtu: 1450 })?;
     let before = fx.topo.pod_network_view()?;
     fx.create("g1")?;
     assert_eq!(fx.runtime.state("g1")?["status"], "created");
@@ -168,7 +56,7 @@ fn bridge_pod_guest_serves_pod_ip_and_stops_cleanly() -> Result<()> {
 #[test]
 fn tc_mode_guest_serves_on_both_shapes() -> Result<()> {
     for (tag, shape) in [("tb", Shape::Bridge { mtu: 1450 }), ("tk", Shape::Calico)] {
-        let fx = Fixture::new(tag, shape)?;
+        let fx = fixture(tag, shape)?;
         fx.bundle
             .edit(|c| c["annotations"]["ukrun.dev/network-mode"] = "tc".into())?;
         let before = fx.topo.pod_network_view()?;
@@ -193,7 +81,7 @@ fn tc_mode_guest_serves_on_both_shapes() -> Result<()> {
 
 #[test]
 fn routed_mode_sidecars_keep_their_network_and_netfilter_sees_the_guest() -> Result<()> {
-    let fx = Fixture::new("sc", Shape::Bridge { mtu: 1500 })?;
+    let fx = fixture("sc", Shape::Bridge { mtu: 1500 })?;
     let before = fx.topo.pod_network_view()?;
     fx.create("g1")?;
     fx.start("g1")?;
@@ -238,7 +126,7 @@ fn routed_mode_sidecars_keep_their_network_and_netfilter_sees_the_guest() -> Res
 
 #[test]
 fn calico_pod_guest_serves_pod_ip() -> Result<()> {
-    let fx = Fixture::new("ca", Shape::Calico)?;
+    let fx = fixture("ca", Shape::Calico)?;
     let before = fx.topo.pod_network_view()?;
     fx.create("g1")?;
     fx.start("g1")?;
@@ -251,7 +139,7 @@ fn calico_pod_guest_serves_pod_ip() -> Result<()> {
 
 #[test]
 fn q35_machine_guest_serves_pod_ip() -> Result<()> {
-    let fx = Fixture::new("q3", Shape::Bridge { mtu: 1450 })?;
+    let fx = fixture("q3", Shape::Bridge { mtu: 1450 })?;
     fx.runtime.configure("machine = \"q35\"\n")?;
     let before = fx.topo.pod_network_view()?;
     fx.create("g1")?;
@@ -293,7 +181,7 @@ fn monitor_that_opens_the_tap_by_name_gets_it_and_delete_removes_it() -> Result<
         eprintln!("skipped: no /dev/kvm, so ukrun refuses firecracker before the tap hand-off");
         return Ok(());
     }
-    let fx = Fixture::new("fc", Shape::Calico)?;
+    let fx = fixture("fc", Shape::Calico)?;
     let fake = fx.runtime.dir.join("firecracker");
     std::fs::write(&fake, FAKE_FIRECRACKER)?;
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
@@ -340,7 +228,7 @@ fn monitor_that_opens_the_tap_by_name_gets_it_and_delete_removes_it() -> Result<
 
 #[test]
 fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
-    let fx = Fixture::new("kl", Shape::Bridge { mtu: 1500 })?;
+    let fx = fixture("kl", Shape::Bridge { mtu: 1500 })?;
     let before = fx.topo.pod_network_view()?;
     fx.create("g1")?;
     fx.start("g1")?;
@@ -368,7 +256,7 @@ fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
 
 #[test]
 fn exec_is_refused_at_once_and_unknown_ids_go_to_runc() -> Result<()> {
-    let fx = Fixture::new("ex", Shape::Bridge { mtu: 1500 })?;
+    let fx = fixture("ex", Shape::Bridge { mtu: 1500 })?;
     fx.create("g1")?;
     let started = Instant::now();
     let out = fx
@@ -534,7 +422,7 @@ fn bad_inputs_fail_create_with_one_line_and_leave_nothing() -> Result<()> {
     ];
     let mut failures = Vec::new();
     for case in cases {
-        let fx = Fixture::new(case.tag, case.shape)?;
+        let fx = fixture(case.tag, case.shape)?;
         fx.bundle.edit(case.edit)?;
         fx.runtime.configure(case.config)?;
         let before = fx.settled_view()?;

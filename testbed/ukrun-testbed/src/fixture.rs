@@ -120,6 +120,21 @@ impl Fixture {
             .collect()
     }
 
+    /// The pod netns once the pod interface's carrier is up: the kernel
+    /// reports it through linkwatch, up to a second after the topology is
+    /// made, which a quickly failing create would otherwise see as a change.
+    pub fn settled_view(&self) -> Result<String> {
+        wait::poll(
+            "the pod interface's carrier",
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+            || {
+                let view = self.topo.pod_network_view()?;
+                Ok((!view.contains("NO-CARRIER")).then_some(view))
+            },
+        )
+    }
+
     /// Checks that no process, no state and no change in the pod netns
     /// (against `before`, a [`Topology::pod_network_view`]) is left.
     pub fn assert_nothing_left(&self, before: &str) -> Result<()> {
