@@ -2,7 +2,9 @@
 //! kubelet makes, each with a deadline so a stuck runtime fails a test
 //! instead of hanging it.
 
+mod container_info;
 mod info;
+mod port_forward;
 mod spec;
 
 use std::future::Future;
@@ -23,6 +25,7 @@ use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+pub use k8s_cri::v1::DnsConfig;
 pub use spec::{ContainerSpec, PodSpec};
 
 use crate::netns::Netns;

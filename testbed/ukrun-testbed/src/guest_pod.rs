@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
+use crate::cri::ContainerSpec;
 use crate::leftovers::Footprint;
 use crate::netns::Netns;
 use crate::netstate;
@@ -43,10 +44,52 @@ impl<'n> GuestPod<'n> {
     /// and waits until both are RUNNING.
     pub fn start(node: &'n Node) -> Result<GuestPod<'n>> {
         let pod = Pod::run(node, "guest-pod", UKRUN_HANDLER).context("RunPodSandbox (ukrun)")?;
+        GuestPod::start_in(node, pod, &guest::container(), &guest::sidecar())
+    }
+
+    /// Starts `guest`, then `sidecar`, in a `pod` the caller ran (its own
+    /// DNS settings, annotations, containers).
+    pub fn start_in(
+        node: &'n Node,
+        pod: Pod<'n>,
+        guest: &ContainerSpec,
+        sidecar: &ContainerSpec,
+    ) -> Result<GuestPod<'n>> {
+        GuestPod::start_ordered(node, pod, |pod| {
+            let guest = pod.start(guest).context("guest container")?;
+            let sidecar = pod.start(sidecar).context("sidecar container")?;
+            Ok((guest, sidecar))
+        })
+    }
+
+    /// Starts `sidecar`, runs `sidecar_ready` with its id (e.g. to wait
+    /// until it serves), then starts `guest`: the guest's probes run once
+    /// at boot, so what they reach must be up first.
+    pub fn start_sidecar_first(
+        node: &'n Node,
+        pod: Pod<'n>,
+        sidecar: &ContainerSpec,
+        sidecar_ready: impl FnOnce(&str) -> Result<()>,
+        guest: &ContainerSpec,
+    ) -> Result<GuestPod<'n>> {
+        GuestPod::start_ordered(node, pod, |pod| {
+            let sidecar = pod.start(sidecar).context("sidecar container")?;
+            sidecar_ready(&sidecar).context("sidecar readiness")?;
+            let guest = pod.start(guest).context("guest container")?;
+            Ok((guest, sidecar))
+        })
+    }
+
+    /// Records the pod netns's network, then lets `start` start the
+    /// containers; it returns the guest's and the sidecar's ids.
+    fn start_ordered(
+        node: &'n Node,
+        pod: Pod<'n>,
+        start: impl FnOnce(&Pod<'n>) -> Result<(String, String)>,
+    ) -> Result<GuestPod<'n>> {
         let netns = pod.netns()?;
         let network_before = netstate::snapshot(&netns)?;
-        let guest = pod.start(&guest::container()).context("guest container")?;
-        let sidecar = pod.start(&guest::sidecar()).context("sidecar container")?;
+        let (guest, sidecar) = start(&pod)?;
         Ok(GuestPod {
             node,
             pod,

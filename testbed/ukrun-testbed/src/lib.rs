@@ -15,6 +15,7 @@ pub mod blob_server;
 pub mod bundle;
 pub mod cni;
 pub mod cri;
+pub mod cri_log;
 pub mod demo;
 pub mod diagnostics;
 pub mod dns_server;

@@ -35,7 +35,19 @@ impl<'n> Pod<'n> {
     /// RunPodSandbox named `name` with runtime `handler` ("" is containerd's
     /// default runc); container logs go under the node's state folder.
     pub fn run(node: &'n Node, name: &str, handler: &str) -> Result<Pod<'n>> {
-        let spec = PodSpec::new(name, &node.pod_log_dir(name)?);
+        Pod::run_with(node, name, handler, |_| {})
+    }
+
+    /// Like [`Pod::run`], with the pod's spec adjusted by `configure` first
+    /// (DNS settings, annotations).
+    pub fn run_with(
+        node: &'n Node,
+        name: &str,
+        handler: &str,
+        configure: impl FnOnce(&mut PodSpec),
+    ) -> Result<Pod<'n>> {
+        let mut spec = PodSpec::new(name, &node.pod_log_dir(name)?);
+        configure(&mut spec);
         let id = node.cri().run_pod_sandbox(&spec, handler)?;
         Ok(Pod { node, spec, id })
     }

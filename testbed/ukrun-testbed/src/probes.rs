@@ -62,9 +62,9 @@ pub enum HttpProbe {
     Failed,
 }
 
-/// The result line of the probe `kind` (`http` or `ping`) of `target`,
-/// without its prefix, if the guest printed it yet.
-fn result<'c>(console: &'c str, kind: &str, target: &str) -> Option<&'c str> {
+/// The result line of the probe `kind` (`http`, `ping`, `file` or `dns`)
+/// of `target`, without its prefix, if the guest printed it yet.
+pub fn result<'c>(console: &'c str, kind: &str, target: &str) -> Option<&'c str> {
     console.lines().find_map(|line| {
         let rest = line.trim_end().strip_prefix(PROBE_MARKER)?.trim_start();
         rest.strip_prefix(kind)?

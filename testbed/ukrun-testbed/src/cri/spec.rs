@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, PodSandboxConfig, PodSandboxMetadata,
+    ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, Mount, PodSandboxConfig,
+    PodSandboxMetadata,
 };
 
 /// What a test says about a pod; everything else gets kubelet-like defaults.
@@ -71,6 +72,9 @@ pub struct ContainerSpec {
     pub annotations: HashMap<String, String>,
     /// Log file, relative to the pod's log directory.
     pub log_path: String,
+    /// Mounts kubelet adds (e.g. the pod's `/etc/hosts`, which kubelet
+    /// writes itself); containerd adds its own for the paths not listed.
+    pub mounts: Vec<Mount>,
 }
 
 impl ContainerSpec {
@@ -96,6 +100,17 @@ impl ContainerSpec {
         self
     }
 
+    /// Adds a read-write bind mount of the node's `host_path` at
+    /// `container_path`, as kubelet mounts the pod's `/etc/hosts`.
+    pub fn mount(mut self, host_path: &Path, container_path: &str) -> Self {
+        self.mounts.push(Mount {
+            container_path: container_path.to_string(),
+            host_path: host_path.display().to_string(),
+            ..Mount::default()
+        });
+        self
+    }
+
     /// The `ContainerConfig` for CreateContainer.
     pub fn config(&self) -> ContainerConfig {
         ContainerConfig {
@@ -111,6 +126,7 @@ impl ContainerSpec {
             args: self.args.clone(),
             annotations: self.annotations.clone(),
             log_path: self.log_path.clone(),
+            mounts: self.mounts.clone(),
             ..ContainerConfig::default()
         }
     }
