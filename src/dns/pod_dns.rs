@@ -42,14 +42,26 @@ fn locate(spec: &Spec, rootfs: &Path, destination: &str) -> Option<PathBuf> {
     mount_source(spec, destination).or_else(|| resolve_file(rootfs, destination, "pod file").ok())
 }
 
+/// Largest pod DNS file ukrun reads (kubelet's are a few hundred bytes).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+
 fn read(spec: &Spec, rootfs: &Path, destination: &str) -> Result<Option<Vec<u8>>, PodDnsError> {
-    locate(spec, rootfs, destination)
-        .map(|path| {
-            std::fs::read(&path).map_err(|e| {
-                PodDnsError::Read(destination.to_owned(), format!("{}: {e}", path.display()))
-            })
-        })
-        .transpose()
+    let Some(path) = locate(spec, rootfs, destination) else {
+        return Ok(None);
+    };
+    let fail =
+        |e: String| PodDnsError::Read(destination.to_owned(), format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(&path).map_err(|e| fail(e.to_string()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
+    }
+    Ok(Some(bytes))
 }
 
 /// Reads and validates the pod's resolv.conf, hosts and hostname.
@@ -94,6 +106,20 @@ mod tests {
         assert_eq!(dns.resolv.unwrap().search, vec!["ns.svc.cluster.local"]);
         assert_eq!(dns.hosts.unwrap().entries.len(), 1);
         assert_eq!(dns.hostname, None);
+    }
+
+    #[test]
+    fn a_huge_file_is_refused() {
+        let r = TempRootfs::new("poddns-huge");
+        let big = r.0.join("resolv");
+        std::fs::write(&big, "#".repeat(1 << 20)).unwrap();
+        let s = spec(serde_json::json!([{"destination": "/etc/resolv.conf", "source": big}]));
+        let e = read_pod_dns(&s, &r.0).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot read the pod's /etc/resolv.conf: ")
+                && e.ends_with("larger than 65536 bytes"),
+            "{e}"
+        );
     }
 
     #[test]
