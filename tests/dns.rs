@@ -184,26 +184,75 @@ fn the_relay_applies_the_search_list_and_answers_from_the_pods_hosts() -> Result
 }
 
 #[test]
-fn a_loopback_only_resolver_is_reached_through_the_relay() -> Result<()> {
-    let fx = fixture("dl", &[("/etc/resolv.conf", "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.53\noptions ndots:5\n")])?;
-    fx.bundle.edit(|c| {
-        c["annotations"]["com.urunc.unikernel.cmdline"] =
-            "quiet ukrun.probe.dns=kubernetes.default".into()
-    })?;
-    let _resolved = DnsServer::start(
-        &fx.topo.pod_netns(),
-        "127.0.0.53",
-        "cluster.local",
-        &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
-    )?;
-    fx.create("g1")?;
-    fx.start("g1")?;
-    let got = probe(&fx, "g1", "UKRUN-GUEST-PROBE dns kubernetes.default ")?;
-    ensure!(
-        got == "addresses=10.96.0.1",
-        "systemd-resolved-style 127.0.0.53 through the relay: {got}"
-    );
+fn loopback_only_resolvers_are_reached_through_the_relay() -> Result<()> {
+    for (tag, resolver) in [("dd", "127.0.0.11"), ("dl", "127.0.0.53")] {
+        let resolv = format!("search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver {resolver}\noptions ndots:5\n");
+        let fx = fixture(tag, &[("/etc/resolv.conf", resolv.as_str())])?;
+        fx.bundle.edit(|c| {
+            c["annotations"]["com.urunc.unikernel.cmdline"] =
+                "quiet ukrun.probe.dns=kubernetes.default".into()
+        })?;
+        let _loopback_dns = DnsServer::start(
+            &fx.topo.pod_netns(),
+            resolver,
+            "cluster.local",
+            &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
+        )?;
+        fx.create("g1")?;
+        fx.start("g1")?;
+        let got = probe(&fx, "g1", "UKRUN-GUEST-PROBE dns kubernetes.default ")?;
+        ensure!(
+            got == "addresses=10.96.0.1",
+            "{resolver} through the relay: {got}"
+        );
+        ensure!(
+            node_gets_no_dns_answer(&fx, "169.254.1.1")?,
+            "the relay does not answer the node on the pod-loopback address"
+        );
+        ensure!(
+            node_gets_no_dns_answer(&fx, "10.77.0.2")?,
+            "nor on the pod IP"
+        );
+    }
     Ok(())
+}
+
+/// Whether a DNS query from the node netns to `ip:53` (sent into the pod
+/// interface) goes unanswered.
+fn node_gets_no_dns_answer(fx: &Fixture, ip: &str) -> Result<bool> {
+    let node = fx.topo.node_netns();
+    if ip.starts_with("169.254.") {
+        let veth = node.run("ip", &["-o", "link", "show", "type", "veth"])?;
+        let dev = veth
+            .split(':')
+            .nth(1)
+            .and_then(|d| d.trim().split('@').next())
+            .unwrap_or("")
+            .to_owned();
+        let _ = node.run(
+            "ip",
+            &["route", "replace", &format!("{ip}/32"), "dev", &dev],
+        );
+    }
+    let target: std::net::SocketAddr = format!("{ip}:53").parse()?;
+    node.within(move || {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        socket.set_read_timeout(Some(Duration::from_secs(2)))?;
+        socket.send_to(&dns_query("kubernetes.default.svc.cluster.local"), target)?;
+        let mut buf = [0u8; 512];
+        Ok(socket.recv_from(&mut buf).is_err())
+    })
+}
+
+/// A minimal DNS query (A record, recursion desired) for `name`.
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
 }
 
 #[test]
