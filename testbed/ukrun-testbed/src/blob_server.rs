@@ -3,17 +3,15 @@
 //! Dropping it stops the server and removes its files.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::netns::Netns;
 use crate::probes::{self, BLOB_BYTES, BLOB_PATH};
-use crate::wait;
 
 /// A running blob server.
 pub struct BlobServer {
@@ -52,12 +50,7 @@ impl BlobServer {
             addr,
             sha256: probes::sha256_hex(&blob),
         };
-        wait::poll(
-            &format!("the blob server on {addr}"),
-            Duration::from_secs(5),
-            Duration::from_millis(20),
-            || netns.within(move || Ok(TcpStream::connect(addr).ok().map(drop))),
-        )?;
+        netns.wait_listening(addr)?;
         Ok(server)
     }
 

@@ -11,6 +11,7 @@
 //! - `cargo run -p ukrun-testbed -- demo --ukrun target/debug/ukrun`: one
 //!   guest pod end to end, one PASS/FAIL line per check.
 
+pub mod bench;
 pub mod blob_server;
 pub mod bundle;
 pub mod cni;
@@ -24,11 +25,13 @@ pub mod guest;
 pub mod guest_pod;
 pub mod http;
 pub mod images;
+pub mod interrupt;
 pub mod leftovers;
 pub mod netns;
 pub mod netstate;
 pub mod node;
 pub mod node_env;
+pub mod oci_runtime;
 pub mod pod;
 pub mod probes;
 pub mod procs;
@@ -36,5 +39,7 @@ pub mod repo;
 pub mod runtime;
 pub mod script;
 pub mod sidecar;
+pub mod stats;
 pub mod topology;
+pub mod veth_pods;
 pub mod wait;

@@ -2,12 +2,16 @@
 //! a closure on a dedicated thread that joined the namespace.
 
 use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::{setns, CloneFlags};
+
+use crate::wait;
 
 /// A network namespace named by a path that `setns(2)` accepts: a bind
 /// mount under `/run/netns`, a containerd pod netns file, or
@@ -66,6 +70,19 @@ impl Netns {
         })
         .join()
         .map_err(|_| anyhow!("thread inside netns {} panicked", self.path.display()))?
+    }
+}
+
+impl Netns {
+    /// Waits (bounded, 5 s) until something inside the namespace accepts
+    /// TCP connections on `addr`.
+    pub fn wait_listening(&self, addr: SocketAddr) -> Result<()> {
+        wait::poll(
+            &format!("a listener on {addr}"),
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || self.within(move || Ok(TcpStream::connect(addr).ok().map(drop))),
+        )
     }
 }
 

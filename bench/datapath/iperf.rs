@@ -1,0 +1,63 @@
+//! iperf3 between two network namespaces: a server bound to an address in
+//! one (stopped when dropped) and timed client runs from the other, read
+//! from iperf3's JSON report.
+
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use ukrun_testbed::netns::{checked_stdout, Netns};
+
+/// iperf3's port.
+const PORT: u16 = 5201;
+
+/// An iperf3 server listening on `addr` inside a netns.
+pub struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Starts `iperf3 -s -B addr` in `netns`; returns once it accepts.
+    pub fn start(netns: &Netns, addr: &str) -> Result<Self> {
+        let child = netns
+            .command("iperf3")
+            .args(["-s", "-B", addr, "-p", &PORT.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // It complains about the readiness probe's empty connection.
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting iperf3 -s")?;
+        let server = Server { child };
+        let target: SocketAddr = format!("{addr}:{PORT}").parse()?;
+        netns.wait_listening(target)?;
+        Ok(server)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs one client for `seconds` (after one omitted warm-up second) from
+/// `netns` to `addr`; with `reverse` the server sends. Returns the
+/// receiver's Gbit/s.
+pub fn measure(netns: &Netns, addr: &str, seconds: u32, reverse: bool) -> Result<f64> {
+    let port = PORT.to_string();
+    let time = seconds.to_string();
+    let mut args = vec!["-c", addr, "-p", &port, "-t", &time, "-O", "1", "-J"];
+    if reverse {
+        args.push("-R");
+    }
+    let output = netns.command("iperf3").args(&args).output()?;
+    let text = checked_stdout(&format!("iperf3 {}", args.join(" ")), output)?;
+    let report: Value = serde_json::from_str(&text).context("iperf3 printed no JSON")?;
+    report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .map(|bits| bits / 1e9)
+        .with_context(|| format!("no end.sum_received in iperf3's report: {text}"))
+}

@@ -1,0 +1,85 @@
+//! Small helpers the benchmarks share: sample counts from the environment,
+//! medians and percentiles, and millisecond formatting.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+
+/// The positive number in environment variable `name`, or `default`.
+pub fn env_count(name: &str, default: usize) -> Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => {
+            let n: usize = v
+                .trim()
+                .parse()
+                .with_context(|| format!("{name}={v:?} is not a number"))?;
+            ensure!(n > 0, "{name} must be at least 1");
+            Ok(n)
+        }
+        Err(_) => Ok(default),
+    }
+}
+
+/// Median, 90th percentile (nearest rank) and minimum of a sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Median (mean of the middle two for an even count).
+    pub median: Duration,
+    /// 90th percentile, nearest rank.
+    pub p90: Duration,
+    /// Smallest value.
+    pub min: Duration,
+}
+
+impl Summary {
+    /// Summarises a non-empty sample.
+    pub fn of(samples: &[Duration]) -> Summary {
+        let mut s = samples.to_vec();
+        s.sort();
+        let n = s.len();
+        let median = if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2
+        };
+        let p90 = s[(n * 9).div_ceil(10).max(1) - 1];
+        Summary {
+            median,
+            p90,
+            min: s[0],
+        }
+    }
+}
+
+/// The median of a non-empty sample of numbers (mean of the middle two for
+/// an even count).
+pub fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// `12.3 ms`.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_percentiles() {
+        let ms_ = |v: u64| Duration::from_millis(v);
+        let s = Summary::of(&[ms_(5), ms_(1), ms_(3), ms_(9)]);
+        assert_eq!((s.median, s.p90, s.min), (ms_(4), ms_(9), ms_(1)));
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+        assert_eq!(ms(Duration::from_micros(12_340)), "12.3 ms");
+    }
+}
