@@ -8,160 +8,21 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, CNAME, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::watch;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::net::{TcpStream, UdpSocket};
 use ukrun::net::dns_relay::{Relay, RelayConfig};
+use ukrun_testbed::fake_dns::{
+    query, read_message, write_frame, write_message, Mode, Upstream, BIG, SEARCH, SERVICE,
+    SERVICE_IP,
+};
 use ukrun_testbed::topology::{Shape, Topology};
 
-/// The name the fake cluster DNS knows, and its address.
-const SERVICE: &str = "kubernetes.default.svc.cluster.local.";
-const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
-/// A name whose TXT record does not fit in any UDP answer the relay sends.
-const BIG: &str = "big.example.";
-/// The pod's search list as kubelet writes it for the default namespace.
-const SEARCH: [&str; 3] = [
-    "default.svc.cluster.local",
-    "svc.cluster.local",
-    "cluster.local",
-];
 /// Bound on every wait, only so that a broken relay fails instead of hanging.
 const HANG: Duration = Duration::from_secs(30);
-
-// ---- the fake upstream ----------------------------------------------------
-
-/// What a fake upstream does with queries.
-#[derive(Clone, Copy)]
-enum Mode {
-    /// Answers like a cluster DNS.
-    Answer,
-    /// SERVFAIL to everything.
-    ServFail,
-}
-
-/// A nameserver on loopback, UDP and TCP on one port, recording the names it
-/// was asked for and answering once its gate is open (it starts open). Its
-/// tasks end with the test's runtime.
-struct Upstream {
-    addr: SocketAddr,
-    asked: Arc<Mutex<Vec<String>>>,
-    gate: watch::Sender<bool>,
-}
-
-impl Upstream {
-    fn start(ip: Ipv4Addr, mode: Mode) -> Upstream {
-        let (udp, tcp) = bind_pair(ip);
-        let addr = udp.local_addr().unwrap();
-        let udp = Arc::new(UdpSocket::from_std(udp).unwrap());
-        let tcp = TcpListener::from_std(tcp).unwrap();
-        let (gate, open) = watch::channel(true);
-        let asked = Arc::new(Mutex::new(Vec::new()));
-        let fake = Fake {
-            mode,
-            asked: asked.clone(),
-            open,
-        };
-        tokio::spawn(fake.clone().udp(udp));
-        tokio::spawn(fake.tcp(tcp));
-        Upstream { addr, asked, gate }
-    }
-
-    fn asked(&self) -> Vec<String> {
-        self.asked.lock().unwrap().clone()
-    }
-
-    /// Holds (false) or releases (true) every answer.
-    fn gate(&self, open: bool) {
-        self.gate.send_replace(open);
-    }
-}
-
-/// What each of a fake upstream's answering tasks needs.
-#[derive(Clone)]
-struct Fake {
-    mode: Mode,
-    asked: Arc<Mutex<Vec<String>>>,
-    open: watch::Receiver<bool>,
-}
-
-impl Fake {
-    async fn udp(self, socket: Arc<UdpSocket>) {
-        let mut buffer = vec![0u8; 65535];
-        while let Ok((length, peer)) = socket.recv_from(&mut buffer).await {
-            let Ok(query) = Message::from_vec(&buffer[..length]) else {
-                continue;
-            };
-            let (fake, socket) = (self.clone(), socket.clone());
-            tokio::spawn(async move {
-                let answer = fake.answer(&query).await;
-                let limit = answer.max_payload().into();
-                let mut bytes = answer.to_vec().unwrap();
-                if bytes.len() > limit {
-                    bytes = answer.truncate().to_vec().unwrap();
-                }
-                let _ = socket.send_to(&bytes, peer).await;
-            });
-        }
-    }
-
-    async fn tcp(self, listener: TcpListener) {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let fake = self.clone();
-            tokio::spawn(async move {
-                while let Some(query) = read_message(&mut stream).await {
-                    let answer = fake.answer(&query).await;
-                    write_message(&mut stream, &answer).await;
-                }
-            });
-        }
-    }
-
-    async fn answer(&self, query: &Message) -> Message {
-        let _ = self.open.clone().wait_for(|open| *open).await;
-        let mut answer = Message::response(query.metadata.id, query.metadata.op_code);
-        answer.metadata.recursion_available = true;
-        answer.queries = query.queries.clone();
-        answer.edns = query.edns.clone();
-        let question = &query.queries[0];
-        let name = question.name().to_lowercase().to_ascii();
-        self.asked.lock().unwrap().push(name.clone());
-        let owner = question.name().clone();
-        answer.metadata.response_code = match (self.mode, name.as_str(), question.query_type()) {
-            (Mode::ServFail, _, _) => ResponseCode::ServFail,
-            (_, SERVICE, RecordType::A) => {
-                answer.add_answer(Record::from_rdata(owner, 30, RData::A(A(SERVICE_IP))));
-                ResponseCode::NoError
-            }
-            (_, BIG, RecordType::TXT) => {
-                let strings = vec!["t".repeat(255); 12];
-                answer.add_answer(Record::from_rdata(owner, 30, RData::TXT(TXT::new(strings))));
-                ResponseCode::NoError
-            }
-            (_, SERVICE | BIG, _) => ResponseCode::NoError,
-            _ => ResponseCode::NXDomain,
-        };
-        answer
-    }
-}
-
-/// UDP and TCP sockets on one free port of `ip`.
-fn bind_pair(ip: Ipv4Addr) -> (std::net::UdpSocket, std::net::TcpListener) {
-    for _ in 0..16 {
-        let udp = std::net::UdpSocket::bind((ip, 0)).unwrap();
-        if let Ok(tcp) = std::net::TcpListener::bind(udp.local_addr().unwrap()) {
-            udp.set_nonblocking(true).unwrap();
-            tcp.set_nonblocking(true).unwrap();
-            return (udp, tcp);
-        }
-    }
-    panic!("no port free for both UDP and TCP on {ip}");
-}
 
 // ---- the relay and its clients ---------------------------------------------
 
@@ -197,22 +58,6 @@ fn cluster() -> (Upstream, SocketAddr) {
     (upstream, relay)
 }
 
-fn query(id: u16, name: &str, kind: RecordType, edns: Option<u16>) -> Message {
-    let mut query = Message::query();
-    query.metadata.id = id;
-    query.metadata.recursion_desired = true;
-    // On the wire every name is absolute.
-    let mut name = Name::from_ascii(name).unwrap();
-    name.set_fqdn(true);
-    query.add_query(Query::query(name, kind));
-    query.edns = edns.map(|size| {
-        let mut edns = Edns::new();
-        edns.set_max_payload(size);
-        edns
-    });
-    query
-}
-
 async fn client() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").await.unwrap()
 }
@@ -242,23 +87,6 @@ async fn ask_udp(relay: SocketAddr, query: &Message) -> (Message, usize) {
 
 async fn ask(relay: SocketAddr, name: &str, kind: RecordType) -> Message {
     ask_udp(relay, &query(7, name, kind, None)).await.0
-}
-
-async fn read_message(stream: &mut TcpStream) -> Option<Message> {
-    let length = stream.read_u16().await.ok()?;
-    let mut bytes = vec![0u8; length.into()];
-    stream.read_exact(&mut bytes).await.ok()?;
-    Message::from_vec(&bytes).ok()
-}
-
-async fn write_message(stream: &mut TcpStream, message: &Message) {
-    write_frame(stream, &message.to_vec().unwrap()).await;
-}
-
-async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) {
-    let mut frame = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
-    frame.extend_from_slice(bytes);
-    stream.write_all(&frame).await.unwrap();
 }
 
 async fn next_on(stream: &mut TcpStream) -> Option<Message> {

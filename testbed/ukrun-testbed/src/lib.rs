@@ -20,6 +20,7 @@ pub mod cri_log;
 pub mod demo;
 pub mod diagnostics;
 pub mod dns_server;
+pub mod fake_dns;
 pub mod fixture;
 pub mod guest;
 pub mod guest_pod;
