@@ -174,10 +174,16 @@ impl Footprint {
 
 impl Snapshot {
     /// What this snapshot holds that `before` did not, one per line.
+    /// Processes are compared by pid only: a process that was still exec'ing
+    /// when `before` was taken (the pod's pause: `runc init`, then
+    /// `sleep infinity`) has changed its command line, not appeared.
     pub fn added_since(&self, before: &Snapshot) -> Vec<String> {
+        let known: std::collections::BTreeSet<u32> =
+            before.processes.iter().map(|(pid, _)| *pid).collect();
         let processes = self
             .processes
-            .difference(&before.processes)
+            .iter()
+            .filter(|(pid, _)| !known.contains(pid))
             .map(|(pid, cmdline)| format!("process pid {pid}: {cmdline}"));
         let state = self
             .state
