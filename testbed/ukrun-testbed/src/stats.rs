@@ -20,13 +20,16 @@ pub fn env_count(name: &str, default: usize) -> Result<usize> {
     }
 }
 
-/// Median, 90th percentile (nearest rank) and minimum of a sample.
+/// Median, 90th and 99th percentiles (nearest rank) and minimum of a
+/// sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Summary {
     /// Median (mean of the middle two for an even count).
     pub median: Duration,
     /// 90th percentile, nearest rank.
     pub p90: Duration,
+    /// 99th percentile, nearest rank.
+    pub p99: Duration,
     /// Smallest value.
     pub min: Duration,
 }
@@ -42,10 +45,11 @@ impl Summary {
         } else {
             (s[n / 2 - 1] + s[n / 2]) / 2
         };
-        let p90 = s[(n * 9).div_ceil(10).max(1) - 1];
+        let rank = |percent: usize| s[(n * percent).div_ceil(100).max(1) - 1];
         Summary {
             median,
-            p90,
+            p90: rank(90),
+            p99: rank(99),
             min: s[0],
         }
     }
@@ -78,6 +82,9 @@ mod tests {
         let ms_ = |v: u64| Duration::from_millis(v);
         let s = Summary::of(&[ms_(5), ms_(1), ms_(3), ms_(9)]);
         assert_eq!((s.median, s.p90, s.min), (ms_(4), ms_(9), ms_(1)));
+        let hundred: Vec<Duration> = (1..=100).rev().map(ms_).collect();
+        let s = Summary::of(&hundred);
+        assert_eq!((s.p90, s.p99), (ms_(90), ms_(99)));
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0]), 2.5);
         assert_eq!(ms(Duration::from_micros(12_340)), "12.3 ms");
