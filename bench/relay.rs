@@ -28,18 +28,16 @@
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, RecordType};
-use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
-use nix::unistd::{gettid, Pid};
-use tokio::sync::oneshot;
+use nix::sched::CpuSet;
+use nix::unistd::Pid;
 use ukrun::net::dns_relay::{Relay, RelayConfig};
 use ukrun_testbed::fake_dns::{query, Mode, Upstream, SEARCH, SERVICE, SERVICE_IP};
+use ukrun_testbed::runner::{self, RuntimeThread};
 use ukrun_testbed::stats::{self, Summary};
 use ukrun_testbed::{bench, interrupt};
 
@@ -62,89 +60,6 @@ fn main() -> ExitCode {
     bench::main("relay", run)
 }
 
-/// A tokio current-thread runtime on a thread of its own (pinned with
-/// [`Placement::apply`]); it stops, and its tasks with it, when dropped.
-struct RuntimeThread {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    tid: Pid,
-}
-
-impl RuntimeThread {
-    /// Starts the thread and runs `setup` inside its runtime (so it may
-    /// spawn tasks), returning what `setup` returns.
-    fn start<T: Send + 'static>(
-        name: &str,
-        setup: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<(RuntimeThread, T)> {
-        let (ready, started) = mpsc::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(anyhow::Error::from);
-                let value = runtime.and_then(|runtime| {
-                    let value = {
-                        let _entered = runtime.enter();
-                        setup()?
-                    };
-                    Ok((runtime, value))
-                });
-                match value {
-                    Ok((runtime, value)) => {
-                        let _ = ready.send(Ok((value, gettid())));
-                        runtime.block_on(async {
-                            let _ = stopped.await;
-                        });
-                    }
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                    }
-                }
-            })
-            .context("cannot start a thread")?;
-        let mut guard = RuntimeThread {
-            stop: Some(stop),
-            thread: Some(thread),
-            tid: Pid::from_raw(0),
-        };
-        let (value, tid) = started
-            .recv()
-            .map_err(|_| anyhow!("the {name} thread died"))??;
-        guard.tid = tid;
-        Ok((guard, value))
-    }
-
-    /// CPU time the thread has used so far.
-    fn cpu_time(&self) -> Result<Duration> {
-        let path = format!("/proc/self/task/{}/schedstat", self.tid);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let nanos: u64 = text
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("{path}: {text:?}"))?;
-        Ok(Duration::from_nanos(nanos))
-    }
-}
-
-impl Drop for RuntimeThread {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Pins thread `tid` (0: the calling thread) to `cpus`.
-fn pin(tid: Pid, cpus: &CpuSet) -> Result<()> {
-    sched_setaffinity(tid, cpus).with_context(|| format!("pinning thread {tid}"))
-}
-
 /// Which CPUs the threads run on: the relay's on `relay`, the clients'
 /// and the upstream's on `rest`.
 #[derive(Clone)]
@@ -161,30 +76,19 @@ impl Placement {
     /// For throughput: the relay alone on the last CPU, the rest on the
     /// others (all on one when there is only one).
     fn both() -> Result<(Placement, Placement)> {
-        let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
-        let cpus: Vec<usize> = (0..CpuSet::count())
-            .filter(|&c| allowed.is_set(c).unwrap_or(false))
-            .collect();
-        let [first, others @ ..] = cpus.as_slice() else {
-            bail!("no CPU in this process's affinity mask");
-        };
-        let set = |cpus: &[usize]| -> Result<CpuSet> {
-            let mut set = CpuSet::new();
-            for &c in cpus {
-                set.set(c)?;
-            }
-            Ok(set)
-        };
+        let cpus = runner::allowed_cpus()?;
+        let set = runner::cpu_set;
+        let (first, last) = (cpus[0], cpus[cpus.len() - 1]);
         let one = Placement {
-            relay: set(&[*first])?,
-            rest: set(&[*first])?,
+            relay: set(&[first])?,
+            rest: set(&[first])?,
             label: format!("every thread on CPU {first}"),
         };
-        let Some(last) = others.last() else {
+        if cpus.len() == 1 {
             return Ok((one.clone(), one));
-        };
+        }
         let split = Placement {
-            relay: set(&[*last])?,
+            relay: set(&[last])?,
             rest: set(&cpus[..cpus.len() - 1])?,
             label: format!("relay alone on CPU {last}, clients and upstream on the others"),
         };
@@ -198,9 +102,9 @@ impl Placement {
 
     /// Moves the relay's and the upstream's threads and the calling one.
     fn apply(&self, relay: &RuntimeThread, upstream: &RuntimeThread) -> Result<()> {
-        pin(relay.tid, &self.relay)?;
-        pin(upstream.tid, &self.rest)?;
-        pin(Pid::from_raw(0), &self.rest)
+        runner::pin(relay.tid, &self.relay)?;
+        runner::pin(upstream.tid, &self.rest)?;
+        runner::pin(Pid::from_raw(0), &self.rest)
     }
 }
 
@@ -430,11 +334,11 @@ fn run() -> Result<()> {
     interrupt::install()?;
     let (for_latency, for_throughput) = Placement::both()?;
 
-    let (upstream_thread, upstream) = RuntimeThread::start("upstream", || {
+    let (upstream_thread, upstream) = RuntimeThread::start("upstream", None, || {
         Ok(Upstream::start(UPSTREAM_IP, Mode::Answer))
     })?;
     let upstream_addr = upstream.addr;
-    let (relay_thread, (plain, searching)) = RuntimeThread::start("relay", move || {
+    let (relay_thread, (plain, searching)) = RuntimeThread::start("relay", None, move || {
         let start = |apply_search| -> Result<SocketAddr> {
             let relay = Relay::bind((RELAY_IP, 0).into())?;
             let addr = relay.local_addr();

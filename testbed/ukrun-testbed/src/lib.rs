@@ -37,6 +37,7 @@ pub mod pod;
 pub mod probes;
 pub mod procs;
 pub mod repo;
+pub mod runner;
 pub mod runtime;
 pub mod script;
 pub mod sidecar;
