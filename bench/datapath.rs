@@ -4,7 +4,7 @@
 //!
 //! The stand-in replaces the tap with a veth whose peer lives in a third
 //! "guest" netns configured as the plan tells the guest (see
-//! `datapath/standin.rs`): ukrun's own plan and plumbing code, no qemu, so
+//! `ukrun_testbed::standin`): ukrun's own plan and plumbing code, no qemu, so
 //! the kernel's data path is measured without TCG's emulation cost. iperf3
 //! runs from the node netns to the pod IP (node->guest) and with `-R`
 //! (guest->node). It prints medians and their ratios to the veth baseline;
@@ -13,20 +13,14 @@
 //! `BENCH_SECONDS` per iperf3 run, default 3; `BENCH_SHAPE=bridge|calico`).
 //! Everything it creates is owned by Drop guards (also on Ctrl-C).
 
-#[path = "datapath/iperf.rs"]
-mod iperf;
-#[path = "datapath/standin.rs"]
-mod standin;
-
 use std::process::ExitCode;
 
 use anyhow::{bail, ensure, Result};
 use ukrun::net::plan::NetworkMode;
 use ukrun_testbed::netns::Netns;
+use ukrun_testbed::standin::StandIn;
 use ukrun_testbed::topology::{Shape, Topology, POD_IP};
-use ukrun_testbed::{bench, interrupt, stats};
-
-use standin::StandIn;
+use ukrun_testbed::{bench, interrupt, iperf, stats};
 
 fn main() -> ExitCode {
     bench::main("datapath", run)

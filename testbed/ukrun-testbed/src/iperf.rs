@@ -1,16 +1,16 @@
-//! iperf3 between two network namespaces: a server bound to an address in
-//! one (stopped when dropped) and timed client runs from the other, read
-//! from iperf3's JSON report.
+//! iperf3 between two network namespaces, for benchmarks: a server bound to
+//! an address in one (stopped when dropped) and timed client runs from the
+//! other, read from iperf3's JSON report.
 
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 
+use crate::netns::{checked_stdout, Netns};
 use anyhow::{Context, Result};
 use serde_json::Value;
-use ukrun_testbed::netns::{checked_stdout, Netns};
 
 /// iperf3's port.
-const PORT: u16 = 5201;
+pub const PORT: u16 = 5201;
 
 /// An iperf3 server listening on `addr` inside a netns.
 pub struct Server {
@@ -47,9 +47,21 @@ impl Drop for Server {
 /// `netns` to `addr`; with `reverse` the server sends. Returns the
 /// receiver's Gbit/s.
 pub fn measure(netns: &Netns, addr: &str, seconds: u32, reverse: bool) -> Result<f64> {
-    let port = PORT.to_string();
+    measure_with(netns, addr, seconds, reverse, &["-p", &PORT.to_string()])
+}
+
+/// [`measure`] with other client options instead of `-p 5201`: another
+/// port, `-B` to bind the client, `-l`, ….
+pub fn measure_with(
+    netns: &Netns,
+    addr: &str,
+    seconds: u32,
+    reverse: bool,
+    options: &[&str],
+) -> Result<f64> {
     let time = seconds.to_string();
-    let mut args = vec!["-c", addr, "-p", &port, "-t", &time, "-O", "1", "-J"];
+    let mut args = vec!["-c", addr, "-t", &time, "-O", "1", "-J"];
+    args.extend_from_slice(options);
     if reverse {
         args.push("-R");
     }

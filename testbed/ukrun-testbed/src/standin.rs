@@ -1,22 +1,23 @@
-//! The guest stand-in: what ukrun plans for a container, applied to a pod
-//! netns with the tap replaced by a veth whose peer (`eth0`) lives in a
-//! third "guest" netns configured as the plan tells the guest (pod IP with
-//! prefix and gateway, MAC, MTU). The kernel's data path is then measured
-//! without qemu. Dropping it undoes the plan and deletes the guest netns.
+//! The guest stand-in for benchmarks: what ukrun plans for a container,
+//! applied to a pod netns with the tap replaced by a veth whose peer
+//! (`eth0`) lives in a third "guest" netns configured as the plan tells the
+//! guest (pod IP with prefix and gateway, MAC, MTU). The kernel's data path
+//! is then measured without qemu. Dropping it undoes the plan and deletes
+//! the guest netns.
 
 use std::future::Future;
 use std::net::Ipv4Addr;
 
+use crate::netns::Netns;
+use crate::veth_pods::ip;
 use anyhow::{bail, Context, Result};
 use rtnetlink::Handle;
 use ukrun::net::plan::{plan, NetPlan, NetworkMode, Wiring};
 use ukrun::net::steps::NetStep;
 use ukrun::net::{apply, format_mac, observe};
-use ukrun_testbed::netns::Netns;
-use ukrun_testbed::veth_pods::ip;
 
 /// The pod-loopback address ukrun uses by default.
-const POD_LOOPBACK: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+pub const POD_LOOPBACK: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 
 /// A guest netns wired to a pod netns the way `mode` wires a guest.
 pub struct StandIn {
@@ -36,6 +37,12 @@ impl StandIn {
             localhost_ports: Vec::new(),
             dns_relay: false,
         };
+        Self::wired(pod, guest_name, wiring, id)
+    }
+
+    /// [`StandIn::new`] with the container's whole wiring (localhost ports,
+    /// DNS relay, pod-loopback address).
+    pub fn wired(pod: &Netns, guest_name: &str, wiring: Wiring, id: &str) -> Result<Self> {
         let id = id.to_owned();
         let planned: NetPlan = with_netlink(pod, move |handle| async move {
             let observed = observe::observe(&handle).await?;
@@ -121,13 +128,13 @@ impl Drop for StandIn {
         let undone = with_netlink(&self.pod, move |handle| async move {
             for step in &steps {
                 if let Err(e) = apply::undo(&handle, step).await {
-                    eprintln!("datapath: undo {}: {e}", step.describe());
+                    eprintln!("stand-in: undo {}: {e}", step.describe());
                 }
             }
             Ok(())
         });
         if let Err(e) = undone.and_then(|()| ip(&["netns", "del", &self.guest_name])) {
-            eprintln!("datapath: cleanup: {e:#}");
+            eprintln!("stand-in: cleanup: {e:#}");
         }
     }
 }
