@@ -3,10 +3,12 @@
 //! answers, one that always fails): search expansion, hosts entries,
 //! truncation and TCP, failover, the in-flight bound, bad input. Last, glibc's
 //! own stub resolver (`getent`) through the relay on port 53 in a network
-//! namespace of its own, to show that it follows the relay's CNAME to the
-//! expanded name.
+//! namespace of its own: it follows the relay's CNAME to the expanded name,
+//! and for a table of names it gets from the relay what it gets itself with
+//! the pod's resolv.conf and hosts file.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -355,28 +357,351 @@ fn glibc_follows_the_cname_to_the_expanded_name() {
     assert!(asked.contains(&SERVICE.to_string()), "{asked:?}");
 }
 
-/// Runs `getent hosts kubernetes.default` through `unshare` in a private
-/// mount namespace whose resolv.conf names only the relay; returns its
-/// output and what the upstream was asked.
+/// Runs `getent hosts kubernetes.default` with a resolv.conf that names
+/// only the relay; returns its output and what the upstream was asked.
 async fn getent_through_relay(
-    mut unshare: std::process::Command,
+    unshare: std::process::Command,
 ) -> anyhow::Result<(String, Vec<String>)> {
     let upstream = Upstream::start(Ipv4Addr::LOCALHOST, Mode::Answer);
     let relay = Relay::bind("127.0.0.1:53".parse()?)?;
     tokio::spawn(relay.serve(config(&[&upstream])));
-    let script = "mount -t tmpfs tmpfs /tmp \
-        && printf 'nameserver 127.0.0.1\\noptions ndots:1 timeout:5 attempts:1\\n' > /tmp/resolv.conf \
-        && mount --bind /tmp/resolv.conf /etc/resolv.conf \
-        && exec getent hosts kubernetes.default";
-    unshare.args(["--mount", "--propagation", "private", "sh", "-c", script]);
-    let output =
-        tokio::time::timeout(HANG, tokio::process::Command::from(unshare).output()).await??;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    anyhow::ensure!(
-        output.status.success(),
-        "getent failed ({}): {}{stdout}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let etc = Etc {
+        resolv: "nameserver 127.0.0.1\noptions ndots:1 timeout:5 attempts:1\n".into(),
+        hosts: String::new(),
+    };
+    let stdout = etc
+        .run(unshare, "exec getent hosts kubernetes.default", &[])
+        .await?;
     Ok((stdout, upstream.asked()))
+}
+
+/// The resolver files a glibc program sees.
+struct Etc {
+    /// /etc/resolv.conf.
+    resolv: String,
+    /// /etc/hosts.
+    hosts: String,
+}
+
+impl Etc {
+    /// Runs `sh -c script sh args…` through `unshare` (a command that
+    /// enters the test's netns) in private mount and UTS namespaces: a tmpfs
+    /// on /tmp holds these files, bind-mounted over /etc's, with
+    /// nsswitch.conf `hosts: files dns`, and the hostname has no domain
+    /// (glibc would search it when resolv.conf has no search list). All of
+    /// it goes with the process. Returns stdout; a non-zero exit is an error.
+    async fn run(
+        &self,
+        mut unshare: std::process::Command,
+        script: &str,
+        args: &[&str],
+    ) -> anyhow::Result<String> {
+        let setup = "set -e
+            mount -t tmpfs tmpfs /tmp
+            printf '%s' \"$RESOLV\" > /tmp/resolv.conf
+            printf '%s' \"$HOSTS\" > /tmp/hosts
+            echo 'hosts: files dns' > /tmp/nsswitch.conf
+            for file in resolv.conf hosts nsswitch.conf; do
+                mount --bind /tmp/$file /etc/$file
+            done
+            hostname guest
+            set +e
+            ";
+        unshare
+            .args(["--mount", "--uts", "--propagation", "private", "sh", "-c"])
+            .arg(format!("{setup}{script}"))
+            .arg("sh")
+            .args(args)
+            .env("RESOLV", &self.resolv)
+            .env("HOSTS", &self.hosts);
+        for variable in ["LOCALDOMAIN", "RES_OPTIONS", "HOSTALIASES"] {
+            unshare.env_remove(variable);
+        }
+        let mut child = tokio::process::Command::from(unshare);
+        let output = tokio::time::timeout(HANG, child.kill_on_drop(true).output()).await??;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        anyhow::ensure!(
+            output.status.success(),
+            "{script} failed ({}): {}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(stdout)
+    }
+}
+
+// ---- glibc's answers against the relay's --------------------------------------
+
+/// The cluster zone of the comparison: names and addresses (the
+/// documentation ranges for the outside world).
+const ZONE: [(&str, &str); 14] = [
+    (SERVICE, "10.96.0.1"),
+    (SERVICE, "fd00::1"),
+    ("web.svc.cluster.local", "10.96.0.2"),
+    ("db.cluster.local", "10.96.0.3"),
+    ("v6.svc.cluster.local", "fd00::6"),
+    ("ext.example.org", "192.0.2.10"),
+    ("ext.example.org", "2001:db8::10"),
+    ("p.q.r.s.t", "10.96.1.1"),
+    ("p.q.r.s.t.default.svc.cluster.local", "10.96.1.2"),
+    ("a.b.c.d.e.f", "10.96.2.1"),
+    ("a.b.c.d.e.f.default.svc.cluster.local", "10.96.2.2"),
+    ("u.v.w.x.y.z.cluster.local", "10.96.3.3"),
+    ("a.b.c.d.e.f.g", "10.96.4.1"),
+    ("a.b.c.d.e.f.g.default.svc.cluster.local", "10.96.4.2"),
+];
+
+/// A hosts entry whose name is a search expansion of `cache`.
+const CACHE_ALIAS: (&str, &str) = ("cache.svc.cluster.local", "10.1.2.4");
+
+/// Whether glibc gets the same from the relay as on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// The same addresses, or not found both.
+    Same,
+    /// A known difference, and why.
+    Differs(&'static str),
+}
+
+/// Name as typed, what it covers, whether glibc finds it on its own, and
+/// whether the relay gives the same.
+const TABLE: [(&str, &str, bool, Expect); 22] = [
+    (
+        "kubernetes.default",
+        "short: 1st search domain, A+AAAA",
+        true,
+        Expect::Same,
+    ),
+    ("web", "2nd search domain", true, Expect::Same),
+    ("db", "3rd search domain", true, Expect::Same),
+    ("v6", "AAAA only", true, Expect::Same),
+    (SERVICE, "absolute, trailing dot", true, Expect::Same),
+    (
+        "kubernetes.default.svc.cluster.local",
+        "absolute, below ndots",
+        true,
+        Expect::Same,
+    ),
+    (
+        "ext.example.org",
+        "outside, searched then as is",
+        true,
+        Expect::Same,
+    ),
+    (
+        "ext.example.org.",
+        "outside, trailing dot",
+        true,
+        Expect::Same,
+    ),
+    (
+        "p.q.r.s.t",
+        "4 dots, below ndots: search first",
+        true,
+        Expect::Same,
+    ),
+    (
+        "a.b.c.d.e.f",
+        "5 dots, at ndots: as is first",
+        true,
+        Expect::Same,
+    ),
+    ("a.b.c.d.e.f.", "at ndots, trailing dot", true, Expect::Same),
+    (
+        "u.v.w.x.y.z",
+        "at ndots, NXDOMAIN as is, 3rd domain",
+        true,
+        Expect::Same,
+    ),
+    (
+        "a.b.c.d.e.f.g",
+        "6 dots, above ndots: as is first",
+        true,
+        Expect::Same,
+    ),
+    ("myalias.example.com", "hostAlias", true, Expect::Same),
+    (
+        "MyAlias.Example.Com",
+        "hostAlias, other case",
+        true,
+        Expect::Same,
+    ),
+    (
+        "mypod",
+        "hosts: the pod's name, IPv4+IPv6",
+        true,
+        Expect::Same,
+    ),
+    ("nosuchname", "NXDOMAIN, short", false, Expect::Same),
+    (
+        "nosuch.example.org",
+        "NXDOMAIN, dotted",
+        false,
+        Expect::Same,
+    ),
+    (
+        "nosuch.example.org.",
+        "NXDOMAIN, trailing dot",
+        false,
+        Expect::Same,
+    ),
+    (
+        "p.q.r.s.t.",
+        "below ndots, trailing dot",
+        true,
+        Expect::Differs(
+            "the trailing dot never reaches the wire: the relay searches \
+             p.q.r.s.t as if typed without it and finds the 1st domain's",
+        ),
+    ),
+    (
+        "myalias.example.com.",
+        "hostAlias, trailing dot",
+        false,
+        Expect::Differs(
+            "glibc's files backend does not strip the dot, so no hosts line \
+             matches; the relay never sees the dot and answers the alias",
+        ),
+    ),
+    (
+        "cache",
+        "hosts name = a search expansion",
+        false,
+        Expect::Differs(
+            "glibc matches hosts entries as typed, the relay also through \
+             the search list",
+        ),
+    ),
+];
+
+/// What `getent ahosts` printed for one name: its exit status and the
+/// addresses.
+#[derive(Debug, PartialEq, Eq)]
+struct Lookup {
+    status: i32,
+    addresses: BTreeSet<IpAddr>,
+}
+
+impl fmt::Display for Lookup {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.status != 0 {
+            return write!(f, "not found ({})", self.status);
+        }
+        let addresses: Vec<String> = self.addresses.iter().map(IpAddr::to_string).collect();
+        write!(f, "{}", addresses.join(" "))
+    }
+}
+
+/// For every name of [`TABLE`], glibc's `getent ahosts` with the pod's own
+/// resolv.conf (search list, ndots 5, the fake cluster DNS as nameserver)
+/// and hosts file gets the same as `getent ahosts` with a resolv.conf that
+/// names only the relay (no search list) and an empty hosts file, the
+/// relay applying the pod's search list, ndots and hosts entries; except
+/// where the table says why not. Both run in one fresh netns (only its
+/// loopback, so glibc asks for A and AAAA), each in private mount and UTS
+/// namespaces of its own; the fake cluster DNS listens on 127.0.0.2:53,
+/// the relay on 127.0.0.1:53.
+#[test]
+fn glibc_gets_from_the_relay_what_it_gets_with_the_pods_resolv_conf() {
+    let topo = Topology::new("dnstbl", Shape::Empty).unwrap();
+    let pod = topo.pod_netns();
+    let commands = [pod.command("unshare"), pod.command("unshare")];
+    let (direct, relayed) = pod
+        .within(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(getent_both_ways(commands))
+        })
+        .unwrap();
+
+    let mut mismatches = Vec::new();
+    println!(
+        "{:<38} {:<38} {:<30} {:<30}",
+        "name", "case", "glibc with the pod's files", "glibc through the relay"
+    );
+    for (((name, case, found, expect), direct), relayed) in TABLE.iter().zip(&direct).zip(&relayed)
+    {
+        let odd_status = [direct, relayed]
+            .iter()
+            .any(|lookup| ![0, 2].contains(&lookup.status));
+        let verdict = match (expect, direct == relayed) {
+            _ if odd_status => "UNEXPECTED: getent failed otherwise".to_string(),
+            _ if (direct.status == 0) != *found => "UNEXPECTED: glibc on its own".to_string(),
+            (Expect::Same, true) => "same".to_string(),
+            (Expect::Differs(why), false) => format!("differs, as known: {why}"),
+            (_, same) => format!("UNEXPECTED (same: {same})"),
+        };
+        if verdict.starts_with("UNEXPECTED") {
+            mismatches.push(*name);
+        }
+        println!(
+            "{name:<38} {case:<38} {:<30} {:<30} {verdict}",
+            direct.to_string(),
+            relayed.to_string()
+        );
+    }
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+}
+
+/// Starts the zone and the relay, then runs getent for every name of
+/// [`TABLE`] with the pod's files and through the relay.
+async fn getent_both_ways(
+    [direct, relayed]: [std::process::Command; 2],
+) -> anyhow::Result<(Vec<Lookup>, Vec<Lookup>)> {
+    let zone: Vec<(&str, IpAddr)> = ZONE
+        .iter()
+        .map(|(name, ip)| Ok((*name, ip.parse()?)))
+        .collect::<anyhow::Result<_>>()?;
+    let upstream = Upstream::start_zone("127.0.0.2:53".parse()?, &zone);
+    let relay = Relay::bind("127.0.0.1:53".parse()?)?;
+    let mut cfg = config(&[&upstream]);
+    cfg.hosts
+        .push((CACHE_ALIAS.0.into(), CACHE_ALIAS.1.parse()?));
+    let options = format!("options ndots:{} timeout:5 attempts:1\n", cfg.ndots);
+    let pods = Etc {
+        resolv: format!(
+            "search {}\nnameserver {}\n{options}",
+            cfg.search.join(" "),
+            upstream.addr.ip()
+        ),
+        hosts: cfg
+            .hosts
+            .iter()
+            .map(|(name, ip)| format!("{ip} {name}\n"))
+            .collect(),
+    };
+    let guests = Etc {
+        resolv: format!(
+            "nameserver {}\noptions timeout:5 attempts:1\n",
+            relay.local_addr().ip()
+        ),
+        hosts: String::new(),
+    };
+    tokio::spawn(relay.serve(cfg));
+    let script = "for name; do getent ahosts \"$name\"; echo \"@@ status $?\"; done";
+    let names: Vec<&str> = TABLE.iter().map(|row| row.0).collect();
+    let direct = parse_lookups(&pods.run(direct, script, &names).await?)?;
+    let relayed = parse_lookups(&guests.run(relayed, script, &names).await?)?;
+    anyhow::ensure!(direct.len() == names.len() && relayed.len() == names.len());
+    Ok((direct, relayed))
+}
+
+/// The lookups in the output of the loop above: address lines, each
+/// lookup closed by its `@@ status N` line.
+fn parse_lookups(stdout: &str) -> anyhow::Result<Vec<Lookup>> {
+    let mut lookups = Vec::new();
+    let mut addresses = BTreeSet::new();
+    for line in stdout.lines() {
+        if let Some(status) = line.strip_prefix("@@ status ") {
+            let addresses = std::mem::take(&mut addresses);
+            lookups.push(Lookup {
+                status: status.parse()?,
+                addresses,
+            });
+        } else if let Some(address) = line.split_whitespace().next() {
+            addresses.insert(address.parse()?);
+        }
+    }
+    Ok(lookups)
 }

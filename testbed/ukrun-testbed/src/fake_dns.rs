@@ -1,16 +1,16 @@
 //! A fake upstream nameserver for the DNS relay's tests and benchmarks, in
 //! process (no root): UDP and TCP on one loopback port, answering like a
-//! cluster DNS (an A record for [`SERVICE`], a TXT record too big for UDP
-//! for [`BIG`], NXDOMAIN for the rest) or SERVFAIL to everything, recording
-//! the names it was asked for, and holding every answer while its gate is
-//! closed. Its tasks run on the tokio runtime it was started in and end
-//! with it.
+//! cluster DNS (an A record for [`SERVICE`], or the A and AAAA records of a
+//! zone it is given; a TXT record too big for UDP for [`BIG`], NXDOMAIN for
+//! the rest) or SERVFAIL to everything, recording the names it was asked
+//! for, and holding every answer while its gate is closed. Its tasks run on
+//! the tokio runtime it was started in and end with it.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -51,14 +51,40 @@ impl Upstream {
     /// current tokio runtime. Panics outside a runtime or when no port is
     /// free for both UDP and TCP.
     pub fn start(ip: Ipv4Addr, mode: Mode) -> Upstream {
-        let (udp, tcp) = bind_pair(ip);
+        Self::serve(bind_pair(ip), mode, &[(SERVICE, IpAddr::V4(SERVICE_IP))])
+    }
+
+    /// Starts answering with the records of `zone` (absolute names, any
+    /// case) instead of [`SERVICE`]'s on `addr` (port 53 for glibc's
+    /// resolver), on the current tokio runtime: a known name without a
+    /// record of the asked type is NODATA. Panics when `addr` is taken.
+    pub fn start_zone(addr: SocketAddr, zone: &[(&str, IpAddr)]) -> Upstream {
+        let pair = bind_exact(addr).unwrap_or_else(|e| panic!("binding {addr}: {e}"));
+        Self::serve(pair, Mode::Answer, zone)
+    }
+
+    fn serve(
+        (udp, tcp): (std::net::UdpSocket, std::net::TcpListener),
+        mode: Mode,
+        zone: &[(&str, IpAddr)],
+    ) -> Upstream {
         let addr = udp.local_addr().unwrap();
         let udp = Arc::new(UdpSocket::from_std(udp).unwrap());
         let tcp = TcpListener::from_std(tcp).unwrap();
         let (gate, open) = watch::channel(true);
         let asked = Arc::new(Mutex::new(Vec::new()));
+        let zone = zone
+            .iter()
+            .map(|(name, ip)| {
+                (
+                    format!("{}.", name.trim_end_matches('.')).to_lowercase(),
+                    *ip,
+                )
+            })
+            .collect();
         let fake = Fake {
             mode,
+            zone: Arc::new(zone),
             asked: asked.clone(),
             open,
         };
@@ -87,6 +113,8 @@ impl Upstream {
 #[derive(Clone)]
 struct Fake {
     mode: Mode,
+    /// Absolute lower-case names and their addresses.
+    zone: Arc<Vec<(String, IpAddr)>>,
     asked: Arc<Mutex<Vec<String>>>,
     open: watch::Receiver<bool>,
 }
@@ -133,18 +161,32 @@ impl Fake {
         let name = question.name().to_lowercase().to_ascii();
         self.asked.lock().unwrap().push(name.clone());
         let owner = question.name().clone();
-        answer.metadata.response_code = match (self.mode, name.as_str(), question.query_type()) {
+        let kind = question.query_type();
+        let known: Vec<IpAddr> = self
+            .zone
+            .iter()
+            .filter(|(known, _)| *known == name)
+            .map(|(_, ip)| *ip)
+            .collect();
+        answer.metadata.response_code = match (self.mode, name.as_str(), kind) {
             (Mode::ServFail, _, _) => ResponseCode::ServFail,
-            (_, SERVICE, RecordType::A) => {
-                answer.add_answer(Record::from_rdata(owner, 30, RData::A(A(SERVICE_IP))));
-                ResponseCode::NoError
-            }
             (_, BIG, RecordType::TXT) => {
                 let strings = vec!["t".repeat(255); 12];
                 answer.add_answer(Record::from_rdata(owner, 30, RData::TXT(TXT::new(strings))));
                 ResponseCode::NoError
             }
-            (_, SERVICE | BIG, _) => ResponseCode::NoError,
+            (_, BIG, _) => ResponseCode::NoError,
+            _ if !known.is_empty() => {
+                for ip in known {
+                    let data = match (ip, kind) {
+                        (IpAddr::V4(v4), RecordType::A) => RData::A(A(v4)),
+                        (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(v6)),
+                        _ => continue,
+                    };
+                    answer.add_answer(Record::from_rdata(owner.clone(), 30, data));
+                }
+                ResponseCode::NoError
+            }
             _ => ResponseCode::NXDomain,
         };
         answer
@@ -154,14 +196,20 @@ impl Fake {
 /// UDP and TCP sockets on one free port of `ip`, non-blocking.
 fn bind_pair(ip: Ipv4Addr) -> (std::net::UdpSocket, std::net::TcpListener) {
     for _ in 0..16 {
-        let udp = std::net::UdpSocket::bind((ip, 0)).unwrap();
-        if let Ok(tcp) = std::net::TcpListener::bind(udp.local_addr().unwrap()) {
-            udp.set_nonblocking(true).unwrap();
-            tcp.set_nonblocking(true).unwrap();
-            return (udp, tcp);
+        if let Ok(pair) = bind_exact((ip, 0).into()) {
+            return pair;
         }
     }
     panic!("no port free for both UDP and TCP on {ip}");
+}
+
+/// UDP and TCP sockets on `addr` (port 0: the port UDP picked), non-blocking.
+fn bind_exact(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    let udp = std::net::UdpSocket::bind(addr)?;
+    let tcp = std::net::TcpListener::bind(udp.local_addr()?)?;
+    udp.set_nonblocking(true)?;
+    tcp.set_nonblocking(true)?;
+    Ok((udp, tcp))
 }
 
 /// A recursive query for `name` (made absolute) of type `kind`, with EDNS
