@@ -2,8 +2,9 @@
 //! guest's declared ports on 127.0.0.1 and ::1, the node cannot reach those
 //! paths, and bad declarations fail create with nothing left behind.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
@@ -257,4 +258,116 @@ fn malformed_declarations_fail_create() -> Result<()> {
         }
     }
     fx.assert_nothing_left(&before)
+}
+
+/// An nftables table of the test's own in the pod netns that counts UDP
+/// datagrams to port 7777 leaving through the guest's tap from the
+/// pod-loopback address, and collects their source ports (one per flow).
+/// Deleted on drop.
+struct UdpToGuestCounter(ukrun_testbed::netns::Netns);
+
+impl UdpToGuestCounter {
+    const TABLE: &'static str = "ukrun_test_udp";
+
+    fn add(fx: &Fixture, tap: &str) -> Result<Self> {
+        let pod = fx.topo.pod_netns();
+        let ruleset = format!(
+            "table inet {t} {{
+\tset sports {{ type inet_service; flags dynamic; }}
+\tchain out {{
+\t\ttype filter hook postrouting priority filter; policy accept;
+\t\toifname \"{tap}\" ip saddr 169.254.1.1 udp dport 7777 counter add @sports {{ udp sport }}
+\t}}
+}}
+",
+            t = Self::TABLE
+        );
+        let path = fx.bundle.dir.join("udp-counter.nft");
+        std::fs::write(&path, ruleset)?;
+        pod.run("nft", &["-f", &path.to_string_lossy()])?;
+        Ok(UdpToGuestCounter(pod))
+    }
+
+    /// (datagrams counted, distinct source ports seen).
+    fn read(&self) -> Result<(u64, usize)> {
+        let table = self.0.run("nft", &["list", "table", "inet", Self::TABLE])?;
+        let packets = table
+            .split_once("counter packets ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no counter in {table}"))?;
+        let sports = table
+            .split_once("elements = {")
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map_or(0, |(elements, _)| elements.split(',').count());
+        Ok((packets, sports))
+    }
+
+    /// Waits until at least `packets` datagrams from at least `sports`
+    /// source ports were counted, sending `datagram` from `client` (in the
+    /// pod netns) to [::1]:7777 each round.
+    fn wait_for(
+        &self,
+        (packets, sports): (u64, usize),
+        client: &Arc<UdpSocket>,
+        datagram: &[u8],
+    ) -> Result<()> {
+        wait::poll(
+            "UDP to [::1]:7777 leaving through the tap",
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || {
+                client.send_to(datagram, "[::1]:7777")?;
+                let (counted, seen) = self.read()?;
+                Ok((counted >= packets && seen >= sports).then_some(()))
+            },
+        )
+    }
+}
+
+impl Drop for UdpToGuestCounter {
+    fn drop(&mut self) {
+        let _ = self.0.run("nft", &["delete", "table", "inet", Self::TABLE]);
+    }
+}
+
+/// A DNS query for `example.com. A`, as a sidecar's resolver would send.
+const DNS_QUERY: &[u8] =
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
+
+#[test]
+fn udp_on_ipv6_loopback_leaves_for_the_guest_from_the_pod_loopback_address() -> Result<()> {
+    let fx = fixture("lu", "8080,7777/udp")?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    fx.wait_ready("g1")?;
+    let counter = UdpToGuestCounter::add(&fx, "uk-g1")?;
+    let bind = || -> Result<Arc<UdpSocket>> { Ok(Arc::new(UdpSocket::bind("[::1]:0")?)) };
+    let first = fx.topo.pod_netns().within(bind)?;
+    counter.wait_for((1, 1), &first, DNS_QUERY)?;
+    // The guest answered ICMP port unreachable: the flow still carries the
+    // next datagram, and so does a flow for a second peer. Between them go
+    // an empty datagram, garbage, and one larger than IPv4 can carry (it
+    // is dropped).
+    let (sent, _) = counter.read()?;
+    first.send_to(&[], "[::1]:7777")?;
+    first.send_to(&[0xff; 7], "[::1]:7777")?;
+    first.send_to(&vec![0u8; 65_527], "[::1]:7777")?;
+    let second = fx.topo.pod_netns().within(bind)?;
+    counter.wait_for((sent + 3, 2), &second, DNS_QUERY)?;
+    let (_, sports) = counter.read()?;
+    ensure!(
+        sports == 2,
+        "one upstream socket per peer: {sports} source ports"
+    );
+    ensure!(
+        fetch_in_pod(&fx, "[::1]:8080")?.contains(PAGE_TEXT),
+        "the supervisor still forwards ::1 after all that"
+    );
+    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    drop((first, second));
+    let sockets = fx.topo.pod_netns().run("ss", &["-Hanu"])?;
+    ensure!(sockets.trim().is_empty(), "no UDP socket left: {sockets}");
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Localhost forwarding that the kernel cannot do: the pod's ::1 (IPv6
-//! loopback cannot be DNATed to the guest's IPv4 address), proxied in user
-//! space to the guest. The pod's 127.0.0.1 is forwarded in the kernel (see
-//! `nft`); this module also checks that no sidecar already holds a declared
+//! loopback cannot be DNATed to the guest's IPv4 address), TCP and UDP,
+//! proxied in user space to the guest. The pod's 127.0.0.1 is forwarded in
+//! the kernel (see `nft`); this module also checks that no sidecar already holds a declared
 //! port there, since the DNAT would silently take its traffic.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
@@ -11,6 +11,10 @@ use tokio::task::JoinHandle;
 
 use super::nft::GUEST_MARK;
 use crate::spec::ports::{GuestPort, Protocol};
+
+/// The ::1 UDP forwarder (its own file: the flow table and its tests).
+#[path = "forward_udp.rs"]
+pub mod udp;
 
 /// Why forwarding could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -63,46 +67,81 @@ pub fn check_ipv4_loopback_free(ports: &[GuestPort]) -> Result<(), ForwardError>
     Ok(())
 }
 
-/// Listens on [::1] for each declared TCP port and proxies every connection
-/// to the guest, from the pod-loopback address with the guest mark (so the
-/// pod netns routes it to the tap). Returns the listener tasks (aborted on
-/// drop of the runtime). A pod without IPv6 gets no ::1 listeners.
+/// Forwards the pod's [::1] to the guest for each declared port, from the
+/// pod-loopback address with the guest mark (so the pod netns routes it to
+/// the tap): TCP ports are proxied connection by connection, UDP ports
+/// datagram by datagram with per-peer flows (see [`udp`]). Returns the
+/// forwarder tasks; aborting one closes its socket and everything it opened.
+/// On an error, the forwarders already started are aborted. A pod without
+/// IPv6 gets no ::1 forwarders.
 pub fn spawn_ipv6_loopback(
     ports: &[GuestPort],
     guest: Ipv4Addr,
     source: Ipv4Addr,
 ) -> Result<Vec<JoinHandle<()>>, ForwardError> {
     let mut tasks = Vec::new();
-    for port in ports.iter().filter(|p| p.protocol == Protocol::Tcp) {
-        let addr = SocketAddr::from((Ipv6Addr::LOCALHOST, port.port));
-        let listener = match std::net::TcpListener::bind(addr) {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(ForwardError::InUse {
-                    port: *port,
-                    address: "::1",
-                })
-            }
-            Err(source) => {
-                return Err(ForwardError::Bind {
-                    port: *port,
-                    address: "::1",
-                    source,
-                })
-            }
+    spawn_each(ports, guest, source, &mut tasks).inspect_err(|_| {
+        tasks.iter().for_each(JoinHandle::abort);
+    })?;
+    Ok(tasks)
+}
+
+/// Binds and spawns the forwarder of each port into `tasks`, up to the
+/// first error.
+fn spawn_each(
+    ports: &[GuestPort],
+    guest: Ipv4Addr,
+    source: Ipv4Addr,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<(), ForwardError> {
+    for port in ports {
+        let target = SocketAddrV4::new(guest, port.port);
+        let task = match port.protocol {
+            Protocol::Tcp => bind_ipv6_loopback(port, std::net::TcpListener::bind, |l| {
+                tokio::net::TcpListener::from_std(l).map(|l| accept_loop(l, target, source))
+            })?
+            .map(tokio::spawn),
+            Protocol::Udp => bind_ipv6_loopback(port, std::net::UdpSocket::bind, |s| {
+                tokio::net::UdpSocket::from_std(s)
+                    .map(|s| udp::serve(s, target, source, udp::Limits::default()))
+            })?
+            .map(tokio::spawn),
         };
-        let bind_err = |source| ForwardError::Bind {
+        tasks.extend(task);
+    }
+    Ok(())
+}
+
+/// Binds `port` on [::1] with `bind`, made non-blocking and handed to
+/// `serve`; `None` when the pod has no IPv6 loopback.
+fn bind_ipv6_loopback<S, T>(
+    port: &GuestPort,
+    bind: impl FnOnce(SocketAddr) -> std::io::Result<S>,
+    serve: impl FnOnce(S) -> std::io::Result<T>,
+) -> Result<Option<T>, ForwardError>
+where
+    S: Into<socket2::Socket> + From<socket2::Socket>,
+{
+    let addr = SocketAddr::from((Ipv6Addr::LOCALHOST, port.port));
+    let error = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::AddrInUse => ForwardError::InUse {
+            port: *port,
+            address: "::1",
+        },
+        _ => ForwardError::Bind {
             port: *port,
             address: "::1",
             source,
-        };
-        listener.set_nonblocking(true).map_err(bind_err)?;
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_err)?;
-        let target = SocketAddrV4::new(guest, port.port);
-        tasks.push(tokio::spawn(accept_loop(listener, target, source)));
-    }
-    Ok(tasks)
+        },
+    };
+    let socket = match bind(addr) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => return Ok(None),
+        Err(e) => return Err(error(e)),
+    };
+    let socket: socket2::Socket = socket.into();
+    socket.set_nonblocking(true).map_err(error)?;
+    serve(S::from(socket)).map(Some).map_err(error)
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, target: SocketAddrV4, source: Ipv4Addr) {
@@ -132,6 +171,35 @@ async fn proxy(mut client: TcpStream, mut upstream: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port held on ::1 fails the whole set, and the forwarders started
+    /// before it are stopped (their ports are free again).
+    #[tokio::test]
+    async fn a_held_ipv6_port_fails_and_stops_the_forwarders_already_started() {
+        let free = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let tcp = GuestPort {
+            port: free.local_addr().unwrap().port(),
+            protocol: Protocol::Tcp,
+        };
+        drop(free);
+        let held = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let udp = GuestPort {
+            port: held.local_addr().unwrap().port(),
+            protocol: Protocol::Udp,
+        };
+        let lo = Ipv4Addr::LOCALHOST;
+        let e = spawn_ipv6_loopback(&[tcp, udp], lo, lo).unwrap_err();
+        assert!(e.to_string().contains("is already in use on ::1"), "{e}");
+        let mut rebound = None;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+            rebound = std::net::TcpListener::bind(("::1", tcp.port)).ok();
+            if rebound.is_some() {
+                break;
+            }
+        }
+        assert!(rebound.is_some(), "the TCP forwarder let its port go");
+    }
 
     #[test]
     fn a_held_port_is_refused_and_a_free_one_is_not() {
