@@ -18,6 +18,7 @@ use crate::spec::knobs::{self, KnobError};
 use crate::spec::pod_files::{self, PodFileError};
 use crate::spec::{Bundle, Unikernel};
 use crate::vmm::detect::{self, DetectError};
+use crate::vmm::detect_cache;
 use crate::vmm::input::{QemuOptions, VmmCommand, VmmInput};
 use crate::vmm::memory::{self, MemoryError};
 use crate::vmm::qemu::{self, ResolvedAccel};
@@ -181,7 +182,11 @@ pub fn launch_inputs(
     config: &Config,
 ) -> Result<LaunchInputs, LaunchError> {
     let inputs = check(bundle, unikernel, config)?;
-    let found = detect::probe(unikernel.monitor, &inputs.binary)?;
+    let found = detect_cache::probe_cached(
+        unikernel.monitor,
+        &inputs.binary,
+        Path::new(detect_cache::CACHE_DIR),
+    )?;
     Ok(LaunchInputs {
         version: Some(found.version),
         sandbox: found.sandbox,

@@ -4,6 +4,7 @@
 
 pub mod cloud_hypervisor;
 pub mod detect;
+pub mod detect_cache;
 pub mod firecracker;
 pub mod input;
 pub mod memory;
