@@ -89,33 +89,11 @@ fn run() -> Result<()> {
     eprintln!(
         "datapath: {shape:?}, {rounds} rounds of {seconds} s per setup and direction, interleaved"
     );
+    let names: Vec<&str> = setups.iter().map(|s| s.name).collect();
     // samples[direction][setup]
-    let mut samples = vec![vec![Vec::new(); setups.len()]; 2];
-    for round in 1..=rounds {
-        for (i, setup) in setups.iter().enumerate() {
-            for (direction, reverse) in [false, true].into_iter().enumerate() {
-                interrupt::check()?;
-                let gbits = iperf::measure(&setup.node(), POD_IP, seconds, reverse)?;
-                samples[direction][i].push(gbits);
-            }
-        }
-        let line: Vec<String> = setups
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                format!(
-                    "{} {:.1}/{:.1}",
-                    s.name,
-                    samples[0][i][round - 1],
-                    samples[1][i][round - 1]
-                )
-            })
-            .collect();
-        eprintln!(
-            "datapath: round {round}/{rounds} (Gbit/s in/out): {}",
-            line.join(", ")
-        );
-    }
+    let samples = iperf::interleaved("datapath", "in/out", &names, rounds, |i, reverse| {
+        iperf::measure(&setups[i].node(), POD_IP, seconds, reverse)
+    })?;
     for (direction, label) in ["node->guest", "guest->node"].into_iter().enumerate() {
         let medians: Vec<f64> = samples[direction]
             .iter()

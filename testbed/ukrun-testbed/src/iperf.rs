@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 
+use crate::interrupt;
 use crate::netns::{checked_stdout, Netns};
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -72,4 +73,36 @@ pub fn measure_with(
         .as_f64()
         .map(|bits| bits / 1e9)
         .with_context(|| format!("no end.sum_received in iperf3's report: {text}"))
+}
+
+/// Runs `run(setup, reverse)` for every setup (named by `names`) in both
+/// directions, `rounds` times, interleaved, and prints each round's
+/// figures as `TAG: round R/N (Gbit/s DIRECTIONS): NAME A/B, …`. Returns
+/// the samples as `[direction][setup]` (direction 0: not reversed). Stops
+/// at the first error or signal (see [`interrupt`]).
+pub fn interleaved(
+    tag: &str,
+    directions: &str,
+    names: &[&str],
+    rounds: usize,
+    mut run: impl FnMut(usize, bool) -> Result<f64>,
+) -> Result<Vec<Vec<Vec<f64>>>> {
+    let mut samples = vec![vec![Vec::new(); names.len()]; 2];
+    for round in 1..=rounds {
+        let mut line = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut pair = [0.0; 2];
+            for (direction, reverse) in [false, true].into_iter().enumerate() {
+                interrupt::check()?;
+                pair[direction] = run(i, reverse)?;
+                samples[direction][i].push(pair[direction]);
+            }
+            line.push(format!("{name} {:.1}/{:.1}", pair[0], pair[1]));
+        }
+        eprintln!(
+            "{tag}: round {round}/{rounds} (Gbit/s {directions}): {}",
+            line.join(", ")
+        );
+    }
+    Ok(samples)
 }
