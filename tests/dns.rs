@@ -128,9 +128,7 @@ fn files_delivery_gives_the_guest_the_pods_files_and_search_list() -> Result<()>
         log.contains("appended to the initrd"),
         "the log says how DNS was delivered"
     );
-    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
-    ensure!(out.status.success(), "{}", fx.runtime.last_error());
-    fx.assert_nothing_left(&before)
+    fx.delete_and_check("g1", &before)
 }
 
 #[test]
@@ -178,9 +176,7 @@ fn the_relay_applies_the_search_list_and_answers_from_the_pods_hosts() -> Result
             && log.contains(":eth0:off:169.254.1.1"),
         "the guest's resolver is the relay: {log}"
     );
-    let out = fx.runtime.run(&["delete", "--force", "g1"])?;
-    ensure!(out.status.success(), "{}", fx.runtime.last_error());
-    fx.assert_nothing_left(&before)
+    fx.delete_and_check("g1", &before)
 }
 
 #[test]

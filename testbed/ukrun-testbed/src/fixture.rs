@@ -135,6 +135,17 @@ impl Fixture {
         )
     }
 
+    /// `delete --force` of container `id`, then [`Fixture::assert_nothing_left`].
+    pub fn delete_and_check(&self, id: &str, before: &str) -> Result<()> {
+        let out = self.runtime.run(&["delete", "--force", id])?;
+        ensure!(
+            out.status.success(),
+            "delete {id}: {}",
+            self.runtime.last_error()
+        );
+        self.assert_nothing_left(before)
+    }
+
     /// Checks that no process, no state and no change in the pod netns
     /// (against `before`, a [`Topology::pod_network_view`]) is left.
     pub fn assert_nothing_left(&self, before: &str) -> Result<()> {
