@@ -166,7 +166,9 @@ async fn connect_to_guest(target: SocketAddrV4, source: Ipv4Addr) -> std::io::Re
 /// on as a shutdown of the other side's write half).
 async fn proxy(mut client: TcpStream, mut upstream: TcpStream) {
     // A proxy must not add Nagle's delay to small writes the ends make.
-    let _ = client.set_nodelay(true).and_then(|_| upstream.set_nodelay(true));
+    let _ = client
+        .set_nodelay(true)
+        .and_then(|_| upstream.set_nodelay(true));
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
 
