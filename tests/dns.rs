@@ -56,6 +56,13 @@ fn probe(fx: &Fixture, id: &str, prefix: &str) -> Result<String> {
     )
 }
 
+/// Waits for the guest's DNS probe of `name` and checks its one address.
+fn resolves(fx: &Fixture, name: &str, address: &str) -> Result<()> {
+    let got = probe(fx, "g1", &format!("UKRUN-GUEST-PROBE dns {name} "))?;
+    ensure!(got == format!("addresses={address}"), "{name}: {got}");
+    Ok(())
+}
+
 fn sha256(bytes: &str) -> Result<String> {
     use std::io::Write;
     let mut child = std::process::Command::new("sha256sum")
@@ -117,12 +124,7 @@ fn files_delivery_gives_the_guest_the_pods_files_and_search_list() -> Result<()>
         short == "addresses=10.96.0.1",
         "search list applied: {short}"
     );
-    let full = probe(
-        &fx,
-        "g1",
-        "UKRUN-GUEST-PROBE dns kubernetes.default.svc.cluster.local ",
-    )?;
-    ensure!(full == "addresses=10.96.0.1", "{full}");
+    resolves(&fx, "kubernetes.default.svc.cluster.local", "10.96.0.1")?;
     let log = std::fs::read_to_string(fx.runtime.log_path())?;
     ensure!(
         log.contains("appended to the initrd"),
@@ -139,12 +141,7 @@ fn boot_arguments_give_the_nameservers() -> Result<()> {
     let _dns = cluster_dns(&fx)?;
     fx.create("g1")?;
     fx.start("g1")?;
-    let full = probe(
-        &fx,
-        "g1",
-        "UKRUN-GUEST-PROBE dns kubernetes.default.svc.cluster.local ",
-    )?;
-    ensure!(full == "addresses=10.96.0.1", "{full}");
+    resolves(&fx, "kubernetes.default.svc.cluster.local", "10.96.0.1")?;
     let log = std::fs::read_to_string(fx.runtime.log_path())?;
     ensure!(log.contains(":eth0:off:10.77.0.1"), "dns0 in ip=: {log}");
     Ok(())
@@ -205,9 +202,20 @@ fn loopback_only_resolvers_are_reached_through_the_relay() -> Result<()> {
             node_gets_no_dns_answer(&fx, "169.254.1.1")?,
             "the relay does not answer the node on the pod-loopback address"
         );
+        let listening = fx
+            .topo
+            .pod_netns()
+            .run("ss", &["-Hlntu", "sport", "=", ":53"])?;
+        let relay = listening
+            .lines()
+            .filter(|l| l.contains("169.254.1.1:53"))
+            .count();
+        let elsewhere = ["10.77.0.2:53", "0.0.0.0:53", "*:53"]
+            .iter()
+            .any(|a| listening.contains(a));
         ensure!(
-            node_gets_no_dns_answer(&fx, "10.77.0.2")?,
-            "nor on the pod IP"
+            relay == 2 && !elsewhere,
+            "the relay listens (UDP and TCP) on the pod-loopback address only, never on the pod IP or a wildcard:\n{listening}"
         );
     }
     Ok(())
