@@ -248,14 +248,6 @@ fn guest_mtu_above_the_pod_interface_fails_its_check() -> Result<()> {
     Ok(())
 }
 
-/// The recorded pid of the container's `process` (`supervisor` or `vmm`).
-fn recorded_pid(fx: &Fixture, process: &str) -> Result<i32> {
-    let path = fx.runtime.dir.join(format!("root/.ukrun/{ID}/state.json"));
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    let pid = state[process]["pid"].as_i64().context("recorded pid")?;
-    Ok(i32::try_from(pid)?)
-}
-
 fn signal(pid: i32, signal: nix::sys::signal::Signal) -> Result<()> {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
         .with_context(|| format!("signalling {pid}"))
@@ -268,8 +260,8 @@ fn killed_vmm_fails_its_check() -> Result<()> {
     running(&fx)?;
     // Held still, the supervisor neither reaps the VMM nor tears the pod
     // network down: doctor sees the moment after the VMM died.
-    let supervisor = recorded_pid(&fx, "supervisor")?;
-    let vmm = recorded_pid(&fx, "vmm")?;
+    let supervisor = fx.runtime.recorded_pid(ID, "supervisor")?;
+    let vmm = fx.runtime.recorded_pid(ID, "vmm")?;
     signal(supervisor, Signal::SIGSTOP)?;
     let result = (|| {
         signal(vmm, Signal::SIGKILL)?;

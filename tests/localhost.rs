@@ -2,7 +2,8 @@
 //! guest's declared ports on 127.0.0.1 and ::1, the node cannot reach those
 //! paths, and bad declarations fail create with nothing left behind.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,6 +197,82 @@ fn the_guest_reaches_loopback_only_sidecars_at_the_pod_loopback_address() -> Res
         "a DNS server on the pod's 127.0.0.1:53 through 169.254.1.1:53: {resolved}"
     );
     Ok(())
+}
+
+/// How a held connection ended: `None` while it is still open.
+fn ended(stream: &mut TcpStream) -> Option<String> {
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => Some("closed".into()),
+        Ok(_) => Some("data".into()),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+#[test]
+fn killing_the_guest_closes_every_forwarded_connection_and_the_listeners() -> Result<()> {
+    let fx = fixture("lk", "8080")?;
+    let before = fx.topo.pod_network_view()?;
+    fx.create("g1")?;
+    fx.start("g1")?;
+    fx.wait_ready("g1")?;
+    ensure!(fetch_in_pod(&fx, "127.0.0.1:8080")?.contains(PAGE_TEXT));
+    // Idle connections, as a sidecar or `kubectl port-forward` holds them:
+    // the guest's server waits for a request that never comes.
+    let mut held: Vec<(&str, TcpStream)> = fx.topo.pod_netns().within(|| {
+        ["127.0.0.1:8080", "[::1]:8080"]
+            .into_iter()
+            .map(|addr| {
+                let stream = TcpStream::connect(addr)?;
+                stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+                Ok((addr, stream))
+            })
+            .collect()
+    })?;
+    for (addr, stream) in &mut held {
+        ensure!(ended(stream).is_none(), "{addr} is open before the kill");
+    }
+    let vmm = fx.runtime.recorded_pid("g1", "vmm")?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(vmm),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let killed = std::time::Instant::now();
+    for (addr, stream) in &mut held {
+        let how = wait::poll(
+            "the forwarded connection to end",
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            || Ok(ended(stream)),
+        )?;
+        eprintln!(
+            "{addr}: {how} {} ms after the kill",
+            killed.elapsed().as_millis()
+        );
+    }
+    wait::poll(
+        "the container to stop",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || Ok((fx.runtime.state("g1")?["status"] == "stopped").then_some(())),
+    )?;
+    let refused: Vec<String> = fx.topo.pod_netns().within(|| {
+        Ok(["127.0.0.1:8080", "[::1]:8080"]
+            .into_iter()
+            .filter_map(|addr| {
+                let addr: SocketAddr = addr.parse().ok()?;
+                let tried = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+                (!matches!(&tried, Err(e) if e.kind() == ErrorKind::ConnectionRefused))
+                    .then(|| format!("{addr}: {tried:?}"))
+            })
+            .collect())
+    })?;
+    ensure!(
+        refused.is_empty(),
+        "nothing listens for the dead guest: {refused:?}"
+    );
+    fx.delete_and_check("g1", &before)
 }
 
 #[test]

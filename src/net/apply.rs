@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use rtnetlink::packet_route::tc::TcHandle;
 use rtnetlink::{Handle, LinkUnspec};
 
+use super::abort;
 use super::nft::{self, NftError};
 use super::routing::{host_route, local_rule, rule_message};
 use super::steps::NetStep;
@@ -148,6 +149,7 @@ pub async fn apply(handle: &Handle, step: &mut NetStep) -> Result<Option<OwnedFd
             }
         }
         NetStep::Nftables { ruleset, .. } => nft::load(ruleset)?,
+        NetStep::LoopbackConnections { .. } => {}
     }
     Ok(None)
 }
@@ -223,6 +225,14 @@ pub async fn undo(handle: &Handle, step: &NetStep) -> Result<(), ApplyError> {
         }
         NetStep::Nftables { table, .. } => {
             return nft::delete_table(table).map_err(ApplyError::from)
+        }
+        NetStep::LoopbackConnections { ports } => {
+            return abort::abort_loopback_connections(ports)
+                .map(drop)
+                .map_err(|e| ApplyError::Netlink {
+                    step: what,
+                    message: e.to_string(),
+                })
         }
     };
     match result {

@@ -1,6 +1,7 @@
 //! The pod network seen from the guest's side: observe the pod netns, plan
 //! (pure), apply and undo (netlink). See DESIGN.md, "Pure core, thin edges".
 
+pub mod abort;
 pub mod apply;
 pub mod dns_relay;
 pub mod forward;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::nft;
 use super::steps::{NetStep, RoutingRule};
 use super::PodInterface;
-use crate::spec::ports::GuestPort;
+use crate::spec::ports::{GuestPort, Protocol};
 
 /// How the guest is wired to the pod network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +130,13 @@ pub fn plan_routed(pod: &PodInterface, container_id: &str, wiring: &Wiring) -> N
     };
     let tap_conf = |name: &str, value: &str| sysctl(format!("net/ipv4/conf/{tap}/{name}"), value);
     let table = nft::table_name(&tap);
-    let steps = vec![
+    let loopback_tcp: Vec<u16> = wiring
+        .localhost_ports
+        .iter()
+        .filter(|p| p.protocol == Protocol::Tcp)
+        .map(|p| p.port)
+        .collect();
+    let mut steps = vec![
         NetStep::Tap {
             name: tap.clone(),
             mtu: pod.mtu,
@@ -164,6 +170,13 @@ pub fn plan_routed(pod: &PodInterface, container_id: &str, wiring: &Wiring) -> N
             }),
             table,
         },
+    ];
+    if !loopback_tcp.is_empty() {
+        steps.push(NetStep::LoopbackConnections {
+            ports: loopback_tcp,
+        });
+    }
+    steps.extend([
         NetStep::LocalRule {
             from: 0,
             to: LOCAL_RULE_PRIORITY,
@@ -175,7 +188,7 @@ pub fn plan_routed(pod: &PodInterface, container_id: &str, wiring: &Wiring) -> N
             to: None,
             table: GUEST_TABLE,
         }),
-    ];
+    ]);
     NetPlan {
         tap,
         guest: GuestNet {

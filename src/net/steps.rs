@@ -73,6 +73,13 @@ pub enum NetStep {
         /// The ruleset text loaded with `nft -f -`.
         ruleset: String,
     },
+    /// The TCP connections that the nftables table forwards from the pod's
+    /// 127.0.0.1 to the guest. Nothing to set up; undo aborts them, so that
+    /// their peers learn at once that the guest is gone.
+    LoopbackConnections {
+        /// The guest's TCP ports declared for localhost.
+        ports: Vec<u16>,
+    },
 }
 
 /// A policy routing rule: `from all [fwmark M/M] [iif I] [to D/32] lookup T`.
@@ -112,6 +119,14 @@ impl NetStep {
             NetStep::Rule(r) => format!("rule priority {} lookup {}", r.priority, r.table),
             NetStep::LocalRule { from, to } => format!("local rule priority {from} -> {to}"),
             NetStep::Nftables { table, .. } => format!("nftables table ip {table}"),
+            NetStep::LoopbackConnections { ports } => format!(
+                "connections to 127.0.0.1 port {}",
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }

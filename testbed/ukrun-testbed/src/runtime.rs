@@ -102,6 +102,17 @@ impl Runtime {
         serde_json::from_slice(&out.stdout).context("state output is not JSON")
     }
 
+    /// The pid that the container's state records for `process`
+    /// (`supervisor` or `vmm`), for tests that break a container on purpose.
+    pub fn recorded_pid(&self, id: &str, process: &str) -> Result<i32> {
+        let path = self.dir.join(format!("root/.ukrun/{id}/state.json"));
+        let state: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        let pid = state[process]["pid"]
+            .as_i64()
+            .with_context(|| format!("{} records no {process} pid", path.display()))?;
+        Ok(i32::try_from(pid)?)
+    }
+
     /// The `msg` of the last `error` line in the log ("" if none).
     pub fn last_error(&self) -> String {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
