@@ -98,61 +98,132 @@ pub struct GuestDnsFacts<'a> {
     pub pod_loopback: Ipv4Addr,
 }
 
+/// The pod's nameservers as the guest sees them.
+struct Servers {
+    /// Every nameserver, in resolv.conf order.
+    all: Vec<IpAddr>,
+    /// The IPv4 ones that are not loopback: the only ones the guest can
+    /// reach directly (its network is the pod's IPv4 address).
+    reachable: Vec<Ipv4Addr>,
+    /// Whether the pod has a search list.
+    has_search: bool,
+}
+
+impl Servers {
+    fn of(pod: &PodDns) -> Self {
+        let all: Vec<IpAddr> = pod
+            .resolv
+            .as_ref()
+            .map(|r| r.nameservers.clone())
+            .unwrap_or_default();
+        let reachable = all
+            .iter()
+            .filter_map(|s| match s {
+                IpAddr::V4(v4) if !v4.is_loopback() => Some(*v4),
+                _ => None,
+            })
+            .collect();
+        let has_search = pod.resolv.as_ref().is_some_and(|r| !r.search.is_empty());
+        Servers {
+            all,
+            reachable,
+            has_search,
+        }
+    }
+
+    /// Whether some nameserver (loopback or IPv6) is reachable only
+    /// through the relay.
+    fn some_unreachable(&self) -> bool {
+        self.reachable.len() < self.all.len()
+    }
+}
+
+/// The relay, which applies the pod's search list: the relay's address is
+/// all the guest is told, so the guest's resolver never sees that list.
+fn relay(guest: &GuestDnsFacts<'_>) -> DnsPlan {
+    DnsPlan {
+        delivery: Delivery::Relay { apply_search: true },
+        boot_nameservers: vec![guest.pod_loopback],
+    }
+}
+
+fn plan(delivery: Delivery, boot_nameservers: Vec<Ipv4Addr>) -> Result<DnsPlan, DeliveryError> {
+    Ok(DnsPlan {
+        delivery,
+        boot_nameservers,
+    })
+}
+
+/// Boot arguments with the reachable nameservers the guest's syntax carries.
+fn boot_args(guest: &GuestDnsFacts<'_>, servers: &Servers) -> Result<DnsPlan, DeliveryError> {
+    let carried = guest.caps.dns.pick(&servers.reachable);
+    plan(Delivery::BootArgs, carried.to_vec())
+}
+
+fn unsupported(why: &str) -> Result<DnsPlan, DeliveryError> {
+    Err(DeliveryError::Unsupported(why.to_owned()))
+}
+
 /// Decides the delivery.
 pub fn plan_dns(
     choice: Choice,
     guest: GuestDnsFacts<'_>,
     pod: &PodDns,
 ) -> Result<DnsPlan, DeliveryError> {
-    let servers: Vec<IpAddr> = pod
-        .resolv
-        .as_ref()
-        .map(|r| r.nameservers.clone())
-        .unwrap_or_default();
-    let reachable: Vec<Ipv4Addr> = servers
-        .iter()
-        .filter_map(|s| match s {
-            IpAddr::V4(v4) if !v4.is_loopback() => Some(*v4),
-            _ => None,
-        })
-        .collect();
-    let loopback_only = !servers.is_empty() && reachable.is_empty();
-    let has_search = pod.resolv.as_ref().is_some_and(|r| !r.search.is_empty());
+    let servers = Servers::of(pod);
     let takes_args = guest.caps.dns != DnsArgs::None;
     let routed = guest.mode == NetworkMode::Routed;
-    let relay = |apply_search| DnsPlan {
-        delivery: Delivery::Relay { apply_search },
-        boot_nameservers: vec![guest.pod_loopback],
-    };
-    let boot_args = || DnsPlan {
-        delivery: Delivery::BootArgs,
-        boot_nameservers: reachable.clone(),
-    };
-    let unsupported = |why: &str| Err(DeliveryError::Unsupported(why.to_owned()));
     match choice {
-        Choice::Files if !guest.linux_initrd => unsupported("files need a Linux guest with an initrd"),
-        Choice::Files => Ok(DnsPlan { delivery: Delivery::Files, boot_nameservers: Vec::new() }),
-        Choice::BootArgs if !takes_args => unsupported("this guest kind takes no DNS boot argument"),
-        Choice::BootArgs if reachable.is_empty() => unsupported("the pod has no IPv4 nameserver the guest can reach directly"),
-        Choice::BootArgs => Ok(boot_args()),
-        Choice::Relay if !routed => unsupported("the relay needs network mode routed"),
-        Choice::Relay if !takes_args => unsupported("this guest kind takes no DNS boot argument to be pointed at the relay"),
-        Choice::Relay => Ok(relay(!guest.caps.search_domains || guest.linux_initrd)),
-        Choice::Auto if servers.is_empty() => {
-            Ok(DnsPlan { delivery: Delivery::None("the pod has no nameserver".into()), boot_nameservers: Vec::new() })
+        Choice::Files if !guest.linux_initrd => {
+            unsupported("files need a Linux guest with an initrd")
         }
-        Choice::Auto if loopback_only && (!routed || !takes_args) => unsupported(
-            "the pod's nameservers are loopback-only: the guest reaches them only through the relay, which needs network mode routed and a guest that takes a DNS boot argument",
-        ),
-        Choice::Auto if loopback_only => Ok(relay(true)),
-        Choice::Auto if guest.linux_initrd => Ok(DnsPlan { delivery: Delivery::Files, boot_nameservers: Vec::new() }),
-        Choice::Auto if !takes_args => Ok(DnsPlan {
-            delivery: Delivery::None("this guest kind takes no DNS boot argument".into()),
-            boot_nameservers: Vec::new(),
-        }),
-        Choice::Auto if has_search && !guest.caps.search_domains && routed => Ok(relay(true)),
-        Choice::Auto => Ok(boot_args()),
+        Choice::Files => plan(Delivery::Files, Vec::new()),
+        Choice::BootArgs if !takes_args => {
+            unsupported("this guest kind takes no DNS boot argument")
+        }
+        Choice::BootArgs if servers.reachable.is_empty() => {
+            unsupported("the pod has no IPv4 nameserver the guest can reach directly")
+        }
+        Choice::BootArgs => boot_args(&guest, &servers),
+        Choice::Relay if !routed => unsupported("the relay needs network mode routed"),
+        Choice::Relay if !takes_args => {
+            unsupported("this guest kind takes no DNS boot argument to be pointed at the relay")
+        }
+        Choice::Relay => Ok(relay(&guest)),
+        Choice::Auto => auto(&guest, servers),
     }
+}
+
+/// `auto`: the best fidelity the guest and the network mode allow. A
+/// nameserver the guest cannot reach directly (loopback or IPv6) and a
+/// search list survive only in files or through the relay.
+fn auto(guest: &GuestDnsFacts<'_>, servers: Servers) -> Result<DnsPlan, DeliveryError> {
+    let routed = guest.mode == NetworkMode::Routed;
+    if servers.all.is_empty() {
+        return plan(
+            Delivery::None("the pod has no nameserver".into()),
+            Vec::new(),
+        );
+    }
+    if guest.caps.dns == DnsArgs::None {
+        let why = "this guest kind takes no DNS boot argument";
+        return plan(Delivery::None(why.into()), Vec::new());
+    }
+    if servers.reachable.is_empty() && !routed {
+        return unsupported(
+            "the pod's nameservers are loopback or IPv6 addresses, which the guest reaches only through the relay, and the relay needs network mode routed",
+        );
+    }
+    if servers.reachable.is_empty() {
+        return Ok(relay(guest));
+    }
+    if guest.linux_initrd {
+        return plan(Delivery::Files, Vec::new());
+    }
+    if routed && (servers.has_search || servers.some_unreachable()) {
+        return Ok(relay(guest));
+    }
+    boot_args(guest, &servers)
 }
 
 #[cfg(test)]
@@ -245,7 +316,66 @@ mod tests {
             &pod(DOCKER),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("loopback-only"), "{e}");
+        assert!(e.to_string().contains("loopback or IPv6"), "{e}");
+    }
+
+    const PLAIN: &str = "nameserver 10.96.0.10\n";
+    const V6: &str = "nameserver fd00:10:96::a\n";
+    const MIXED: &str = "nameserver 10.96.0.10\nnameserver fd00:10:96::a\n";
+
+    #[test]
+    fn ipv6_resolvers_need_the_relay_or_are_refused_with_the_reason() {
+        let unikraft = |mode| facts(GuestKind::Unikraft, false, mode);
+        let p = decide(Choice::Auto, unikraft(NetworkMode::Routed), &pod(V6)).unwrap();
+        assert_eq!(p.boot_nameservers, vec![Ipv4Addr::new(169, 254, 1, 1)]);
+        let e = decide(Choice::Auto, unikraft(NetworkMode::Tc), &pod(V6)).unwrap_err();
+        assert!(e.to_string().contains("loopback or IPv6"), "{e}");
+    }
+
+    #[test]
+    fn a_mixed_list_keeps_its_ipv6_resolver_through_the_relay_when_routed() {
+        let unikraft = |mode| facts(GuestKind::Unikraft, false, mode);
+        let p = decide(Choice::Auto, unikraft(NetworkMode::Routed), &pod(MIXED)).unwrap();
+        assert_eq!(p.delivery, Delivery::Relay { apply_search: true });
+        let tc = decide(Choice::Auto, unikraft(NetworkMode::Tc), &pod(MIXED)).unwrap();
+        assert_eq!(tc.delivery, Delivery::BootArgs, "tc mode has no relay");
+        assert_eq!(tc.boot_nameservers, vec![Ipv4Addr::new(10, 96, 0, 10)]);
+    }
+
+    #[test]
+    fn boot_nameservers_are_those_the_guests_syntax_carries() {
+        let two = "nameserver 10.96.0.10\nnameserver 10.96.0.11\n";
+        let osv = facts(GuestKind::Osv, false, NetworkMode::Tc);
+        let p = decide(Choice::Auto, osv, &pod(two)).unwrap();
+        assert_eq!(p.boot_nameservers, vec![Ipv4Addr::new(10, 96, 0, 10)]);
+        let hermit = facts(GuestKind::Hermit, false, NetworkMode::Tc);
+        let p = decide(Choice::BootArgs, hermit, &pod(two)).unwrap();
+        assert_eq!(p.boot_nameservers.len(), 2);
+    }
+
+    #[test]
+    fn guests_without_a_resolver_argument_get_none_whatever_the_family() {
+        for kind in [GuestKind::Mewz, GuestKind::Rumprun] {
+            for text in [V6, DOCKER] {
+                let p = decide(
+                    Choice::Auto,
+                    facts(kind, false, NetworkMode::Tc),
+                    &pod(text),
+                );
+                assert!(matches!(p.unwrap().delivery, Delivery::None(_)), "{kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn linux_without_an_initrd_gets_the_search_list_from_the_relay() {
+        let linux = |mode| facts(GuestKind::Linux, false, mode);
+        let p = decide(Choice::Auto, linux(NetworkMode::Routed), &pod(CLUSTER)).unwrap();
+        assert_eq!(p.delivery, Delivery::Relay { apply_search: true });
+        let r = decide(Choice::Relay, linux(NetworkMode::Routed), &pod(CLUSTER)).unwrap();
+        assert_eq!(r.delivery, Delivery::Relay { apply_search: true });
+        let plain = decide(Choice::Auto, linux(NetworkMode::Routed), &pod(PLAIN)).unwrap();
+        assert_eq!(plain.delivery, Delivery::BootArgs);
     }
 
     #[test]

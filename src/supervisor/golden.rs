@@ -2,7 +2,7 @@
 //! exact argv and config file for a bridge-style and a Calico-style pod,
 //! with one and two resolvers, with no disk, an initrd or a block device
 //! (each where the kind takes it). The files are `tests/golden/KIND-MONITOR.txt`;
-//! `UKRUN_BLESS=1 cargo test --bins golden` rewrites them after a deliberate
+//! `UKRUN_BLESS=1 cargo test --lib golden` rewrites them after a deliberate
 //! change, to be reviewed in the diff.
 
 use std::net::Ipv4Addr;
@@ -35,14 +35,19 @@ fn image_cmdline(kind: GuestKind) -> &'static str {
     }
 }
 
+/// What the guest boots with besides its kernel.
 #[derive(Clone, Copy)]
-enum Disk {
+pub(super) enum Disk {
+    /// Nothing.
     None,
+    /// An initrd.
     Initrd,
+    /// A block device.
     Block,
 }
 
-fn unikernel(kind: GuestKind, monitor: Monitor, disk: Disk) -> Unikernel {
+/// The container's unikernel annotations for `kind` on `monitor`.
+pub(super) fn unikernel(kind: GuestKind, monitor: Monitor, disk: Disk) -> Unikernel {
     Unikernel {
         kind,
         monitor,
@@ -57,7 +62,8 @@ fn unikernel(kind: GuestKind, monitor: Monitor, disk: Disk) -> Unikernel {
     }
 }
 
-fn inputs(
+/// Launch inputs for a tc-mode pod whose resolvers go on the boot command line.
+pub(super) fn inputs(
     kind: GuestKind,
     monitor: Monitor,
     nameservers: &[Ipv4Addr],
@@ -93,6 +99,16 @@ fn inputs(
     }
 }
 
+/// Where every golden command is rendered for: tap `uk-c1` in container `c1`.
+pub(super) fn target(net: &GuestNet) -> Target<'_> {
+    Target {
+        net,
+        tap: "uk-c1",
+        state_dir: Path::new("/run/ukrun/.ukrun/c1"),
+        control_socket: Path::new("qmp.sock"),
+    }
+}
+
 /// Every variant of one kind on one monitor, rendered as text.
 fn render_all(kind: GuestKind, monitor: Monitor) -> String {
     let rootfs = kind.caps().rootfs;
@@ -125,16 +141,10 @@ fn render_all(kind: GuestKind, monitor: Monitor) -> String {
                     out.push_str(&format!(
                         "\n== {machine_label}{pod}, {ns_label}, {disk_label} ==\n"
                     ));
-                    let target = Target {
-                        net,
-                        tap: "uk-c1",
-                        state_dir: Path::new("/run/ukrun/.ukrun/c1"),
-                        control_socket: Path::new("qmp.sock"),
-                    };
                     let command = vmm_command(
                         &inputs(kind, monitor, ns, machine),
                         &unikernel(kind, monitor, *disk),
-                        target,
+                        target(net),
                         &config,
                     )
                     .expect("renders");
@@ -156,43 +166,65 @@ fn render_all(kind: GuestKind, monitor: Monitor) -> String {
     out
 }
 
-#[test]
-fn every_kind_on_every_monitor_matches_its_golden_file() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let bless = std::env::var_os("UKRUN_BLESS").is_some();
-    let mut mismatches = Vec::new();
-    let mut files = 0;
-    for (kind, _) in GuestKind::TABLE {
-        for monitor in kind.caps().monitors {
-            let path = dir.join(format!("{}-{}.txt", kind.name(), monitor.name()));
-            let rendered = render_all(*kind, *monitor);
-            files += 1;
-            if bless {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &rendered).unwrap();
-                continue;
-            }
-            let golden = std::fs::read_to_string(&path).unwrap_or_default();
-            if golden != rendered {
-                let line = golden
-                    .lines()
-                    .zip(rendered.lines())
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(golden.lines().count().min(rendered.lines().count()));
-                mismatches.push(format!(
-                    "{}: first difference at line {}: golden {:?}, rendered {:?}",
-                    path.display(),
-                    line + 1,
-                    golden.lines().nth(line),
-                    rendered.lines().nth(line)
-                ));
-            }
-        }
+/// The golden files' directory, `sub` under `tests/golden`.
+pub(super) fn golden_dir(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(sub)
+}
+
+/// Rewrites `path` with `rendered` under `UKRUN_BLESS`, else compares
+/// them: the first differing line, if any.
+fn bless_or_compare(path: &Path, rendered: &str) -> Option<String> {
+    if std::env::var_os("UKRUN_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("in a directory")).unwrap();
+        std::fs::write(path, rendered).unwrap();
+        return None;
     }
-    assert_eq!(files, 13, "kind × monitor pairs");
+    let golden = std::fs::read_to_string(path).unwrap_or_default();
+    if golden == rendered {
+        return None;
+    }
+    let line = golden
+        .lines()
+        .zip(rendered.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or(golden.lines().count().min(rendered.lines().count()));
+    Some(format!(
+        "{}: first difference at line {}: golden {:?}, rendered {:?}",
+        path.display(),
+        line + 1,
+        golden.lines().nth(line),
+        rendered.lines().nth(line)
+    ))
+}
+
+/// Blesses or checks every `(path, rendered)` pair, fails on any
+/// difference, and returns how many files there were.
+pub(super) fn check_golden_files(files: impl IntoIterator<Item = (PathBuf, String)>) -> usize {
+    let mut count = 0;
+    let mismatches: Vec<String> = files
+        .into_iter()
+        .inspect(|_| count += 1)
+        .filter_map(|(path, rendered)| bless_or_compare(&path, &rendered))
+        .collect();
     assert!(
         mismatches.is_empty(),
         "golden files differ (UKRUN_BLESS=1 rewrites them):\n{}",
         mismatches.join("\n")
     );
+    count
+}
+
+#[test]
+fn every_kind_on_every_monitor_matches_its_golden_file() {
+    let dir = golden_dir("");
+    let files = GuestKind::TABLE.iter().flat_map(|(kind, _)| {
+        let dir = &dir;
+        kind.caps().monitors.iter().map(move |monitor| {
+            let path = dir.join(format!("{}-{}.txt", kind.name(), monitor.name()));
+            (path, render_all(*kind, *monitor))
+        })
+    });
+    assert_eq!(check_golden_files(files), 13, "kind × monitor pairs");
 }

@@ -8,6 +8,8 @@ pub mod cgroup;
 pub mod control;
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod golden_dns;
 pub mod launch;
 pub mod namespaces;
 pub mod teardown;
