@@ -84,12 +84,7 @@ fn sha256(bytes: &str) -> Result<String> {
 }
 
 fn cluster_dns(fx: &Fixture) -> Result<DnsServer> {
-    DnsServer::start(
-        &fx.topo.node_netns(),
-        NODE_IP,
-        "cluster.local",
-        &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
-    )
+    DnsServer::cluster(&fx.topo.node_netns(), NODE_IP)
 }
 
 #[test]

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
+use ukrun_testbed::dns_server::DnsServer;
 use ukrun_testbed::fixture::Fixture;
-use ukrun_testbed::topology::{Shape, POD_IP};
+use ukrun_testbed::topology::{Shape, NODE_IP, POD_IP};
 use ukrun_testbed::wait;
 
 const MODE: &str = "ukrun.dev/network-mode";
@@ -21,28 +22,39 @@ const ID: &str = "g1";
 /// The fixture's tap for [`ID`].
 const TAP: &str = "uk-g1";
 
-/// The pod's resolv.conf, as kubelet writes it.
-const RESOLV: &str = "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.77.0.1\noptions ndots:5\n";
+/// The pod's files, as kubelet writes them: resolv.conf naming the
+/// cluster DNS on the node, hosts with the pod's own name, hostname.
+const POD_FILES: [(&str, &str); 3] = [
+    ("/etc/resolv.conf", "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.77.0.1\noptions ndots:5\n"),
+    ("/etc/hosts", "127.0.0.1\tlocalhost\n10.77.0.2\tdoctor-pod\n"),
+    ("/etc/hostname", "doctor-pod\n"),
+];
 
-/// A fixture whose guest uses `mode`, with the pod's resolv.conf mounted
-/// as containerd mounts kubelet's, and the guest's HTTP port declared for
-/// localhost in routed mode.
-fn fixture(tag: &str, mode: &str) -> Result<Fixture> {
+/// A fixture whose guest uses `mode`, with the pod's files mounted as
+/// containerd mounts kubelet's, the guest's HTTP port declared for
+/// localhost in routed mode, and the cluster DNS the pod names running in
+/// the node netns (dropping it stops the server).
+fn fixture(tag: &str, mode: &str) -> Result<(Fixture, DnsServer)> {
     let fx = Fixture::new(
         Path::new(env!("CARGO_BIN_EXE_ukrun")),
         tag,
         Shape::Bridge { mtu: 1500 },
     )?;
-    let resolv = fx.bundle.dir.join("resolv.conf");
-    std::fs::write(&resolv, RESOLV)?;
+    let mut mounts = Vec::new();
+    for (destination, text) in POD_FILES {
+        let source = fx.bundle.dir.join(destination.trim_start_matches("/etc/"));
+        std::fs::write(&source, text)?;
+        mounts.push(serde_json::json!({"destination": destination, "type": "bind", "source": source, "options": ["rbind", "ro"]}));
+    }
     fx.bundle.edit(|c| {
-        c["mounts"] = serde_json::json!([{"destination": "/etc/resolv.conf", "type": "bind", "source": resolv, "options": ["rbind", "ro"]}]);
+        c["mounts"] = mounts.into();
         c["annotations"][MODE] = mode.into();
         if mode == "routed" {
             c["annotations"][PORTS] = "8080".into();
         }
     })?;
-    Ok(fx)
+    let dns = DnsServer::cluster(&fx.topo.node_netns(), NODE_IP)?;
+    Ok((fx, dns))
 }
 
 /// Creates, starts and waits for the guest's readiness line.
@@ -136,7 +148,7 @@ fn pod_state(fx: &Fixture) -> Result<String> {
 /// A healthy pod: doctor passes (with `warnings`), changes nothing, and
 /// its time is printed.
 fn healthy(mode: &str, tag: &str, warnings: &[&str]) -> Result<()> {
-    let fx = fixture(tag, mode)?;
+    let (fx, _dns) = fixture(tag, mode)?;
     if mode == "routed" {
         // The relay (routed mode only) is checked listening; the tc pod
         // gets files delivery.
@@ -202,7 +214,7 @@ fn healthy_tc_pod_passes_and_warns_about_sidecars() -> Result<()> {
 
 #[test]
 fn deleted_tap_filter_fails_its_check() -> Result<()> {
-    let fx = fixture("dtf", "tc")?;
+    let (fx, _dns) = fixture("dtf", "tc")?;
     running(&fx)?;
     in_pod(&fx, "tc", &["filter", "del", "dev", TAP, "ingress"])?;
     let (code, doc) = report(&fx, &[ID])?;
@@ -216,7 +228,7 @@ fn deleted_tap_filter_fails_its_check() -> Result<()> {
 
 #[test]
 fn deleted_guest_route_fails_its_check() -> Result<()> {
-    let fx = fixture("drr", "routed")?;
+    let (fx, _dns) = fixture("drr", "routed")?;
     running(&fx)?;
     in_pod(
         &fx,
@@ -234,7 +246,7 @@ fn deleted_guest_route_fails_its_check() -> Result<()> {
 
 #[test]
 fn guest_mtu_above_the_pod_interface_fails_its_check() -> Result<()> {
-    let fx = fixture("dmt", "routed")?;
+    let (fx, _dns) = fixture("dmt", "routed")?;
     fx.create(ID)?;
     in_pod(&fx, "ip", &["link", "set", "eth0", "mtu", "1400"])?;
     fx.start(ID)?;
@@ -256,7 +268,7 @@ fn signal(pid: i32, signal: nix::sys::signal::Signal) -> Result<()> {
 #[test]
 fn killed_vmm_fails_its_check() -> Result<()> {
     use nix::sys::signal::Signal;
-    let fx = fixture("dkv", "routed")?;
+    let (fx, _dns) = fixture("dkv", "routed")?;
     running(&fx)?;
     // Held still, the supervisor neither reaps the VMM nor tears the pod
     // network down: doctor sees the moment after the VMM died.
@@ -286,6 +298,61 @@ fn killed_vmm_fails_its_check() -> Result<()> {
     result
 }
 
+/// Runs `ss -K` in the pod netns: the kernel destroys the sockets matching
+/// `filter`, as an operator (or a crash of part of the supervisor) would.
+fn destroy_sockets(fx: &Fixture, filter: &[&str]) -> Result<()> {
+    let mut args = vec!["-K"];
+    args.extend(filter);
+    in_pod(fx, "ss", &args).map(drop)
+}
+
+#[test]
+fn closed_relay_socket_fails_its_check() -> Result<()> {
+    let (fx, _dns) = fixture("dcs", "routed")?;
+    fx.bundle
+        .edit(|c| c["annotations"]["ukrun.dev/dns-delivery"] = "relay".into())?;
+    running(&fx)?;
+    destroy_sockets(&fx, &["-a", "-u", "src", "169.254.1.1:53"])?;
+    destroy_sockets(&fx, &["-l", "-t", "src", "169.254.1.1:53"])?;
+    let (code, doc) = report(&fx, &[ID])?;
+    only_failure(code, &doc, "dns.relay", "recreate the container")
+}
+
+#[test]
+fn stopped_upstream_dns_server_fails_its_check() -> Result<()> {
+    let (fx, dns) = fixture("dud", "routed")?;
+    fx.bundle
+        .edit(|c| c["annotations"]["ukrun.dev/dns-delivery"] = "relay".into())?;
+    running(&fx)?;
+    drop(dns);
+    let (code, doc) = report(&fx, &[ID])?;
+    only_failure(
+        code,
+        &doc,
+        &format!("dns.upstream.{NODE_IP}"),
+        "check the cluster DNS",
+    )?;
+    ensure!(
+        named(&doc, "PASS").contains(&"dns.relay.query.doctor-pod".to_owned()),
+        "the relay still answers the pod's own name from its hosts file:\n{doc:#}"
+    );
+    Ok(())
+}
+
+#[test]
+fn killed_forwarder_listener_fails_its_check() -> Result<()> {
+    let (fx, _dns) = fixture("dfl", "routed")?;
+    running(&fx)?;
+    destroy_sockets(&fx, &["-l", "-t", "src", "[::1]:8080"])?;
+    let (code, doc) = report(&fx, &[ID])?;
+    only_failure(code, &doc, "localhost.::1", "recreate the container")?;
+    ensure!(
+        named(&doc, "PASS").contains(&"localhost.connect.127.0.0.1:8080".to_owned()),
+        "127.0.0.1 goes through the kernel, not the ::1 forwarder:\n{doc:#}"
+    );
+    Ok(())
+}
+
 /// Asserts a one-line error and exit code 2.
 fn cannot_run(out: &Output, what: &str, says: &str) -> Result<()> {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -304,7 +371,7 @@ fn cannot_run(out: &Output, what: &str, says: &str) -> Result<()> {
 
 #[test]
 fn doctor_that_cannot_run_exits_2_with_one_line() -> Result<()> {
-    let fx = fixture("dcr", "routed")?;
+    let (fx, _dns) = fixture("dcr", "routed")?;
     cannot_run(
         &doctor(&fx, &["nosuch"])?,
         "unknown id",

@@ -72,11 +72,14 @@ pub fn diagnose(
                 .map(|k| k.localhost_ports)
                 .unwrap_or_default();
             let recorded = Expectation::recorded(&c.state.network, ports);
-            read::gather(&netns, move |_| recorded)?
+            let queries = checks::dns::queries(c, recorded.mode);
+            read::gather(&netns, move |_| recorded, queries)?
         }
-        None => read::gather(&netns, move |view| {
-            Expectation::inferred(view, default_loopback)
-        })?,
+        None => read::gather(
+            &netns,
+            move |view| Expectation::inferred(view, default_loopback),
+            Vec::new(),
+        )?,
     };
     let input = checks::Input {
         netns: &netns,

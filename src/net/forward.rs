@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSoc
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
+use super::destroyed;
 use super::nft::GUEST_MARK;
 use crate::spec::ports::{GuestPort, Protocol};
 
@@ -144,13 +145,23 @@ where
     serve(S::from(socket)).map(Some).map_err(error)
 }
 
+/// Pause after a failed accept (out of descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 async fn accept_loop(listener: tokio::net::TcpListener, target: SocketAddrV4, source: Ipv4Addr) {
-    while let Ok((client, _)) = listener.accept().await {
-        tokio::spawn(async move {
-            if let Ok(upstream) = connect_to_guest(target, source).await {
-                proxy(client, upstream).await;
+    loop {
+        match listener.accept().await {
+            Ok((client, _)) => {
+                tokio::spawn(async move {
+                    if let Ok(upstream) = connect_to_guest(target, source).await {
+                        proxy(client, upstream).await;
+                    }
+                });
             }
-        });
+            Err(e) if destroyed::listener_destroyed(&e) => return,
+            // Out of descriptors or memory: wait rather than spin.
+            Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
+use crate::net::destroyed;
 use crate::net::nft::GUEST_MARK;
 
 /// How long a flow lives without a datagram in either direction.
@@ -170,8 +171,12 @@ pub async fn serve(listener: UdpSocket, target: SocketAddrV4, source: Ipv4Addr, 
     loop {
         tokio::select! {
             received = listener.recv_from(&mut buf) => {
-                if let Ok((len, peer)) = received {
-                    relay_up(&table, &listener, &buf[..len], peer, target, source).await;
+                match received {
+                    Ok((len, peer)) => {
+                        relay_up(&table, &listener, &buf[..len], peer, target, source).await;
+                    }
+                    Err(e) if destroyed::datagram_socket_destroyed(&e) => return,
+                    Err(_) => {}
                 }
             }
             _ = sweep.tick() => {

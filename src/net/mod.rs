@@ -3,6 +3,7 @@
 
 pub mod abort;
 pub mod apply;
+pub mod destroyed;
 pub mod dns_relay;
 pub mod forward;
 pub mod netns;

@@ -1,16 +1,19 @@
 //! DNS checks: the pod's files, the delivery the supervisor chose (and
 //! whether today's files would still choose it), what the guest's boot
-//! configuration carries, the search list, and the relay listening.
-//! Probe queries through the relay come with the relay.
+//! configuration carries, the search list, the pod's nameservers answering
+//! from the pod netns, and the relay listening and answering probe queries
+//! (the first search domain's `kubernetes` name, the pod's hostname).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::Input;
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DnsPlan, GuestDnsFacts};
 use crate::dns::pod_dns::PodDns;
 use crate::doctor::check::{Check, Verdict};
+use crate::doctor::read::dns::{DnsProbe, DnsQuery};
 use crate::doctor::read::host::ContainerFacts;
 use crate::guest::GuestKind;
+use crate::net::plan::NetworkMode;
 use crate::spec::knobs;
 use crate::spec::ports::Protocol;
 
@@ -35,8 +38,177 @@ pub fn checks(input: &Input<'_>, c: &ContainerFacts) -> Vec<Check> {
     if let Ok(pod) = &c.pod_dns {
         checks.push(search(c, plan, pod));
     }
-    checks.extend(relay(input, plan));
+    let relay = relay_address(plan);
+    let upstreams = upstreams(input, relay);
+    let upstream_down = upstreams.iter().any(|c| c.verdict == Verdict::Fail);
+    checks.extend(upstreams);
+    if let Some(relay) = relay {
+        checks.extend(relay_checks(input, c, relay, upstream_down));
+    }
     checks
+}
+
+/// The name every probe asks for: the first search domain's `kubernetes`
+/// (CoreDNS always knows it), or the root when the pod has no search list.
+fn cluster_name(pod: &PodDns) -> String {
+    pod.resolv
+        .as_ref()
+        .and_then(|r| r.search.first())
+        .map_or_else(|| ".".to_owned(), |domain| format!("kubernetes.{domain}"))
+}
+
+/// The pod's hostname, as its /etc/hostname says.
+fn hostname(pod: &PodDns) -> Option<String> {
+    let name = String::from_utf8_lossy(pod.hostname.as_deref()?)
+        .trim()
+        .to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Where the relay listens, when the guest was pointed at it.
+fn relay_address(plan: &DnsPlan) -> Option<SocketAddr> {
+    matches!(plan.delivery, Delivery::Relay { .. })
+        .then(|| plan.boot_nameservers.first())
+        .flatten()
+        .map(|ip| SocketAddr::from((*ip, DNS_PORT)))
+}
+
+/// The DNS probes for a container: each of the pod's nameservers (routed
+/// mode only: in tc mode every answer arriving on the pod interface goes to
+/// the guest) and, with the relay, the cluster name and the pod's hostname
+/// through the relay.
+pub fn queries(c: &ContainerFacts, mode: Option<NetworkMode>) -> Vec<DnsQuery> {
+    let (Some(plan), Ok(pod)) = (&c.state.dns, &c.pod_dns) else {
+        return Vec::new();
+    };
+    if mode != Some(NetworkMode::Routed) || matches!(plan.delivery, Delivery::None(_)) {
+        return Vec::new();
+    }
+    let cluster = cluster_name(pod);
+    let nameservers = pod.resolv.iter().flat_map(|r| r.nameservers.iter());
+    let mut queries: Vec<DnsQuery> = nameservers
+        .map(|ip| DnsQuery {
+            server: SocketAddr::new(*ip, DNS_PORT),
+            name: cluster.clone(),
+        })
+        .collect();
+    if let Some(relay) = relay_address(plan) {
+        let names = std::iter::once(cluster.clone()).chain(hostname(pod));
+        queries.extend(names.map(|name| DnsQuery {
+            server: relay,
+            name,
+        }));
+    }
+    queries
+}
+
+/// One check per pod nameserver: it answers a query from the pod netns.
+fn upstreams(input: &Input<'_>, relay: Option<SocketAddr>) -> Vec<Check> {
+    input
+        .snap
+        .dns
+        .iter()
+        .filter(|(q, _)| Some(q.server) != relay)
+        .map(|(q, probe)| {
+            let ip = q.server.ip();
+            Check::judge(
+                format!("dns.upstream.{ip}"),
+                probe.answered(),
+                format!("the pod's nameserver {ip} answering a query for {} from the pod netns", q.name),
+                probe.to_string(),
+                format!("the pod's nameserver {ip} does not answer: check the cluster DNS (its pods and service) and the pod's route to it"),
+            )
+        })
+        .collect()
+}
+
+/// The relay listening and answering, then one check per probe query.
+fn relay_checks(
+    input: &Input<'_>,
+    c: &ContainerFacts,
+    relay: SocketAddr,
+    upstream_down: bool,
+) -> Vec<Check> {
+    let probes: Vec<&(DnsQuery, DnsProbe)> = input
+        .snap
+        .dns
+        .iter()
+        .filter(|(q, _)| q.server == relay)
+        .collect();
+    let listening =
+        input.snap.listeners.iter().any(|l| {
+            l.protocol == Protocol::Udp && l.address == relay.ip() && l.port == relay.port()
+        });
+    let answering = probes.iter().any(|(_, p)| p.answered());
+    let expected = format!("the relay listening on {relay}/udp and answering");
+    let alive = match (listening, answering) {
+        (true, true) => Check::pass("dns.relay", expected, "listening, answering"),
+        (false, _) => Check::new(
+            "dns.relay",
+            Verdict::Fail,
+            expected,
+            "no listener",
+            "the supervisor's DNS relay is not listening: the guest's queries go nowhere; recreate the container",
+        ),
+        (true, false) if upstream_down => Check::new(
+            "dns.relay",
+            Verdict::Warn,
+            expected,
+            "listening, no answer",
+            "not conclusive: the pod's nameservers do not answer either (see dns.upstream.*)",
+        ),
+        (true, false) => Check::new(
+            "dns.relay",
+            Verdict::Fail,
+            expected,
+            "listening, no answer",
+            "the relay does not answer although the pod's nameservers do: recreate the container and report the supervisor's log",
+        ),
+    };
+    let relay_ok = alive.verdict == Verdict::Pass;
+    let hostname = c.pod_dns.as_ref().ok().and_then(hostname);
+    let mut checks = vec![alive];
+    checks.extend(probes.iter().map(|(q, probe)| {
+        let own_name = hostname.as_deref() == Some(q.name.as_str());
+        relay_query(q, probe, relay_ok, upstream_down, own_name)
+    }));
+    checks
+}
+
+/// One query through the relay.
+fn relay_query(
+    q: &DnsQuery,
+    probe: &DnsProbe,
+    relay_ok: bool,
+    upstream_down: bool,
+    own_name: bool,
+) -> Check {
+    let name = format!("dns.relay.query.{}", q.name);
+    let expected = format!("{} resolves through the relay", q.name);
+    let nxdomain = matches!(probe, DnsProbe::Answered { rcode, .. } if rcode == "NXDomain");
+    let (verdict, hint) = if probe.resolved() || (q.name == "." && probe.answered()) {
+        (Verdict::Pass, String::new())
+    } else if !relay_ok {
+        (Verdict::Warn, "not conclusive: see dns.relay".to_owned())
+    } else if upstream_down && !nxdomain {
+        (
+            Verdict::Warn,
+            "not conclusive: the pod's nameservers do not answer (see dns.upstream.*)".to_owned(),
+        )
+    } else if nxdomain && own_name {
+        (
+            Verdict::Warn,
+            format!(
+                "the pod's hosts file has no line for {}: the guest cannot resolve its own name",
+                q.name
+            ),
+        )
+    } else if nxdomain {
+        (Verdict::Warn, format!("the cluster DNS does not know {}: no kubernetes service there, or the pod's search list names another cluster domain", q.name))
+    } else {
+        (Verdict::Fail, "the relay answers but cannot resolve through the pod's nameservers, which answer doctor: recreate the container and report the supervisor's log".to_owned())
+    };
+    Check::new(name, verdict, expected, probe.to_string(), hint)
 }
 
 fn pod_files(pod: &Result<PodDns, String>) -> Check {
@@ -235,21 +407,4 @@ fn search(c: &ContainerFacts, plan: &DnsPlan, pod: &PodDns) -> Check {
             search[0]
         ),
     )
-}
-
-fn relay(input: &Input<'_>, plan: &DnsPlan) -> Option<Check> {
-    let Delivery::Relay { .. } = plan.delivery else {
-        return None;
-    };
-    let address = *plan.boot_nameservers.first()?;
-    let listening = input.snap.listeners.iter().any(|l| {
-        l.protocol == Protocol::Udp && l.address == IpAddr::V4(address) && l.port == DNS_PORT
-    });
-    Some(Check::judge(
-        "dns.relay",
-        listening,
-        format!("the relay listening on {address}:{DNS_PORT}/udp"),
-        if listening { "listening" } else { "no listener" },
-        "the supervisor's DNS relay is not listening: the guest's queries go nowhere; recreate the container",
-    ))
 }

@@ -20,14 +20,13 @@ pub fn checks(input: &Input<'_>, conclusive: bool) -> Vec<Check> {
         return Vec::new();
     }
     let mut checks = vec![dnat(input, ports)];
-    checks.extend(ipv6_listeners(input));
-    checks.extend(
-        input
-            .snap
-            .tcp
-            .iter()
-            .map(|(addr, probe)| connect(&addr.to_string(), probe, conclusive)),
-    );
+    let unheld = unheld_ipv6_ports(input);
+    checks.extend(ipv6_listeners(input, &unheld));
+    checks.extend(input.snap.tcp.iter().map(|(addr, probe)| {
+        // A ::1 port without its forwarder fails above, not here again.
+        let forwarder_gone = addr.is_ipv6() && unheld.contains(&addr.port());
+        connect(&addr.to_string(), probe, conclusive && !forwarder_gone)
+    }));
     checks
 }
 
@@ -79,7 +78,27 @@ fn dnat(input: &Input<'_>, ports: &[GuestPort]) -> Check {
     )
 }
 
-fn ipv6_listeners(input: &Input<'_>) -> Option<Check> {
+/// Declared TCP ports with no forwarder listening on ::1 (none when the
+/// pod has no ::1).
+fn unheld_ipv6_ports(input: &Input<'_>) -> Vec<u16> {
+    if !input.snap.view.has_ipv6_loopback() {
+        return Vec::new();
+    }
+    let listening = |port: u16| {
+        input.snap.listeners.iter().any(|l| {
+            l.protocol == Protocol::Tcp
+                && l.address == IpAddr::V6(Ipv6Addr::LOCALHOST)
+                && l.port == port
+        })
+    };
+    input
+        .expect
+        .tcp_ports()
+        .filter(|p| !listening(*p))
+        .collect()
+}
+
+fn ipv6_listeners(input: &Input<'_>, missing: &[u16]) -> Option<Check> {
     let tcp: Vec<u16> = input.expect.tcp_ports().collect();
     if tcp.is_empty() {
         return None;
@@ -92,15 +111,11 @@ fn ipv6_listeners(input: &Input<'_>) -> Option<Check> {
             "the pod has no ::1: nothing to forward",
         ));
     }
-    let listening = |port: &u16| {
-        input.snap.listeners.iter().any(|l| {
-            l.protocol == Protocol::Tcp
-                && l.address == IpAddr::V6(Ipv6Addr::LOCALHOST)
-                && l.port == *port
-        })
-    };
-    let missing: Vec<u16> = tcp.iter().filter(|p| !listening(p)).copied().collect();
-    let found: Vec<u16> = tcp.iter().filter(|p| listening(p)).copied().collect();
+    let found: Vec<u16> = tcp
+        .iter()
+        .filter(|p| !missing.contains(p))
+        .copied()
+        .collect();
     Some(Check::judge(
         "localhost.::1",
         missing.is_empty(),
@@ -108,7 +123,7 @@ fn ipv6_listeners(input: &Input<'_>) -> Option<Check> {
         if found.is_empty() { "no listener".to_owned() } else { format!("listening on {}", list(&found)) },
         format!(
             "the ::1 forwarder of port {} is gone (a sidecar bound it first?): recreate the container",
-            list(&missing)
+            list(missing)
         ),
     ))
 }

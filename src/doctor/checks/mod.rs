@@ -145,6 +145,7 @@ mod tests {
                 millis: 1,
             })),
             tcp: vec![],
+            dns: vec![],
         };
         let steps = plan_tc(&pod, "g1").steps;
         (Expectation::recorded(&steps, vec![]), snapshot)

@@ -10,6 +10,7 @@
 //! applied the steps with.
 
 pub mod arp;
+pub mod dns;
 pub mod host;
 pub mod links;
 pub mod nft;
@@ -26,6 +27,7 @@ use nix::sched::{setns, CloneFlags};
 
 use super::expect::Expectation;
 use arp::ArpProbe;
+use dns::{DnsProbe, DnsQuery};
 use nft::NftView;
 use sockets::Listener;
 use tcp::TcpProbe;
@@ -46,6 +48,8 @@ pub struct Snapshot {
     pub arp: Option<Result<ArpProbe, String>>,
     /// The localhost TCP probes.
     pub tcp: Vec<(SocketAddr, TcpProbe)>,
+    /// The DNS probes: the relay and the pod's nameservers.
+    pub dns: Vec<(DnsQuery, DnsProbe)>,
 }
 
 /// Why the pod netns could not be read.
@@ -87,8 +91,12 @@ pub enum ReadError {
 
 /// Reads the pod netns at `netns`; `expect` turns the network objects
 /// into the expectation that says which sysctls, nft table and probes to
-/// look at.
-pub fn gather<F>(netns: &Path, expect: F) -> Result<(Expectation, Snapshot), ReadError>
+/// look at; `queries` are the DNS probes to send.
+pub fn gather<F>(
+    netns: &Path,
+    expect: F,
+    queries: Vec<DnsQuery>,
+) -> Result<(Expectation, Snapshot), ReadError>
 where
     F: FnOnce(&NetView) -> Expectation + Send + 'static,
 {
@@ -117,7 +125,7 @@ where
                 })?;
             let view = runtime.block_on(read_view())?;
             let expectation = expect(&view);
-            let snapshot = observe(view, &expectation);
+            let snapshot = observe(view, &expectation, &queries);
             Ok((expectation, snapshot))
         })
         .map_err(|e| thread_failed(e.to_string()))?
@@ -149,7 +157,7 @@ async fn read_view() -> Result<NetView, ReadError> {
 }
 
 /// Reads what the expectation names and runs the probes (same thread).
-fn observe(view: NetView, expectation: &Expectation) -> Snapshot {
+fn observe(view: NetView, expectation: &Expectation, queries: &[DnsQuery]) -> Snapshot {
     let nft = expectation.nft_table().map(nft::read);
     let sysctls = expectation
         .sysctl_keys()
@@ -183,5 +191,6 @@ fn observe(view: NetView, expectation: &Expectation) -> Snapshot {
         listeners: sockets::listeners(),
         arp,
         tcp,
+        dns: queries.iter().cloned().zip(dns::ask_all(queries)).collect(),
     }
 }

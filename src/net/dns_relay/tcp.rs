@@ -9,6 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::net::destroyed;
+
 use super::framing::{read_frame, write_frame};
 use super::resolve::{Resolver, Triage};
 use super::wire::{encode, parse_query, TCP_LIMIT};
@@ -20,7 +22,7 @@ const IDLE: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (out of descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves connections on `listener` until dropped.
+/// Serves connections on `listener` until dropped or destroyed.
 pub(super) async fn serve(listener: TcpListener, resolver: Arc<Resolver>) {
     let slots = Arc::new(Semaphore::new(resolver.max_in_flight()));
     let mut connections = JoinSet::new();
@@ -32,6 +34,7 @@ pub(super) async fn serve(listener: TcpListener, resolver: Arc<Resolver>) {
                         connections.spawn(connection(stream, resolver.clone(), slot));
                     }
                 }
+                Err(e) if destroyed::listener_destroyed(&e) => return,
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
             },
             Some(_) = connections.join_next() => {}

@@ -8,11 +8,13 @@ use hickory_proto::op::Message;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
+use crate::net::destroyed;
+
 use super::resolve::{Resolver, Triage};
 use super::wire::{encode, parse_query, udp_limit, TCP_LIMIT};
 
-/// Serves queries arriving on `socket` until dropped. Datagrams that are not
-/// queries are ignored.
+/// Serves queries arriving on `socket` until dropped or destroyed.
+/// Datagrams that are not queries are ignored.
 pub(super) async fn serve(socket: UdpSocket, resolver: Arc<Resolver>) {
     let socket = Arc::new(socket);
     let mut forwarding = JoinSet::new();
@@ -20,7 +22,11 @@ pub(super) async fn serve(socket: UdpSocket, resolver: Arc<Resolver>) {
     loop {
         tokio::select! {
             received = socket.recv_from(&mut buffer) => {
-                let Ok((length, client)) = received else { continue };
+                let (length, client) = match received {
+                    Ok(received) => received,
+                    Err(e) if destroyed::datagram_socket_destroyed(&e) => return,
+                    Err(_) => continue,
+                };
                 let Some(request) = parse_query(&buffer[..length]) else { continue };
                 match resolver.triage(&request) {
                     Triage::Answer(response) => reply(&socket, client, &request, &response).await,

@@ -68,6 +68,19 @@ impl DnsServer {
     }
 }
 
+impl DnsServer {
+    /// A cluster DNS on `listen` in `netns`: `kubernetes.default.svc.cluster.local`
+    /// is 10.96.0.1, every other name under `cluster.local` NXDOMAIN.
+    pub fn cluster(netns: &Netns, listen: &str) -> Result<Self> {
+        Self::start(
+            netns,
+            listen,
+            "cluster.local",
+            &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
+        )
+    }
+}
+
 impl Drop for DnsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
