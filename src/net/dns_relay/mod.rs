@@ -2,7 +2,8 @@
 //! address, for guests that cannot use the pod's resolver directly: the
 //! pod's nameservers may be loopback-only (127.0.0.11, 127.0.0.53), which the
 //! guest cannot reach, and some guest resolvers (lwIP) cannot apply the pod's
-//! search list. The relay answers names from the pod's hosts file, applies
+//! search list. The relay answers names from the pod's hosts file (as
+//! asked, as glibc's files backend matches them), applies
 //! the search list and `ndots` the way glibc's `res_search` does when asked
 //! to, and otherwise forwards to the pod's nameservers with their failover
 //! rules. It never invents a resolver. See DESIGN.md, "DNS".

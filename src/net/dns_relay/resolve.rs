@@ -77,9 +77,9 @@ impl Resolver {
         let [question] = request.queries.as_slice() else {
             return Triage::Answer(response::empty(request, ResponseCode::FormErr));
         };
-        let search: Search<()> = self.search(question.name());
-        let asked = std::iter::once(question.name());
-        if let Some((owner, ips)) = self.hosts.first_known(asked.chain(search.candidates())) {
+        // As glibc's files backend: the name as asked, never a search
+        // expansion of it.
+        if let Some((owner, ips)) = self.hosts.first_known([question.name()]) {
             return Triage::Answer(response::from_hosts(request, owner, &ips));
         }
         if self.upstreams.servers.is_empty() {
@@ -183,14 +183,18 @@ mod tests {
     }
 
     #[test]
-    fn hosts_names_are_answered_through_the_search_list_without_upstreams() {
+    fn hosts_names_are_answered_as_asked_without_upstreams() {
         let resolver = Resolver::new(config(&[], 4));
-        let r = answered(resolver.triage(&query("mypod.")));
+        let r = answered(resolver.triage(&query("mypod.default.svc.cluster.local.")));
         assert_eq!(r.metadata.response_code, ResponseCode::NoError);
         assert_eq!(r.metadata.message_type, MessageType::Response);
-        assert_eq!(r.answers.len(), 2, "CNAME to the expansion, then A: {r:?}");
-        let other = answered(resolver.triage(&query("example.com.")));
-        assert_eq!(other.metadata.response_code, ResponseCode::Refused);
+        assert_eq!(r.answers.len(), 1, "the A record, no CNAME: {r:?}");
+        let short = answered(resolver.triage(&query("mypod.")));
+        assert_eq!(
+            short.metadata.response_code,
+            ResponseCode::Refused,
+            "glibc matches hosts lines as typed: a search expansion is not looked up there"
+        );
     }
 
     #[test]

@@ -92,12 +92,6 @@ impl<T> Search<T> {
         }
     }
 
-    /// Every candidate still planned, in order (for the hosts table, which
-    /// answers any of them at once).
-    pub(super) fn candidates(&self) -> impl Iterator<Item = &Name> {
-        self.pending.iter().map(|(name, _)| name)
-    }
-
     /// The next name to ask for, if any is left.
     pub(super) fn next_candidate(&mut self) -> Option<&Name> {
         while let Some((_, Step::AsIsLast)) = self.pending.front() {
