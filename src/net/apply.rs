@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 
 use futures::TryStreamExt;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::tc::TcHandle;
 use rtnetlink::{Handle, LinkUnspec};
 
@@ -69,8 +70,18 @@ pub async fn apply(handle: &Handle, step: &mut NetStep) -> Result<Option<OwnedFd
             handle.link().set(msg).execute().await.map_err(fail)?;
             return Ok(Some(fd));
         }
-        NetStep::IngressQdisc { interface } => {
-            let index = require_index(handle, interface).await?;
+        NetStep::IngressQdisc {
+            interface,
+            previous_txqueuelen,
+        } => {
+            let link = link_of(handle, interface)
+                .await?
+                .ok_or_else(|| ApplyError::NoInterface(interface.clone()))?;
+            let index = link.header.index;
+            *previous_txqueuelen = link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::TxQueueLen(length) => Some(*length),
+                _ => None,
+            });
             match handle.qdisc().add(index as i32).ingress().execute().await {
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {
                     return Err(ApplyError::QdiscTaken(interface.clone()))
@@ -172,12 +183,21 @@ pub async fn undo(handle: &Handle, step: &NetStep) -> Result<(), ApplyError> {
             Some(index) => handle.link().del(index).execute().await,
             None => Ok(()),
         },
-        NetStep::IngressQdisc { interface } => match index_of(handle, interface).await? {
+        NetStep::IngressQdisc {
+            interface,
+            previous_txqueuelen,
+        } => match index_of(handle, interface).await? {
             Some(index) => {
                 let mut req = handle.qdisc().del(index as i32);
                 req.message_mut().header.parent = TcHandle::INGRESS;
                 req.message_mut().header.handle = TcHandle::from(0xffff_0000);
-                req.execute().await
+                match req.execute().await {
+                    Err(e) if !gone(&e) => Err(e),
+                    _ => match previous_txqueuelen {
+                        Some(length) => set_txqueuelen(handle, index, *length).await,
+                        None => Ok(()),
+                    },
+                }
             }
             None => Ok(()),
         },
@@ -268,6 +288,11 @@ async fn require_index(handle: &Handle, name: &str) -> Result<u32, ApplyError> {
 
 /// The index of interface `name`, `None` when it does not exist.
 pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, ApplyError> {
+    Ok(link_of(handle, name).await?.map(|l| l.header.index))
+}
+
+/// Interface `name` as netlink describes it, `None` when it does not exist.
+async fn link_of(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, ApplyError> {
     let found = handle
         .link()
         .get()
@@ -276,13 +301,21 @@ pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, ApplyE
         .try_next()
         .await;
     match found {
-        Ok(link) => Ok(link.map(|l| l.header.index)),
+        Ok(link) => Ok(link),
         Err(e) if matches!(errno(&e), Some(libc::ENODEV | libc::ENOENT)) => Ok(None),
         Err(e) => Err(ApplyError::Netlink {
             step: format!("look up {name}"),
             message: e.to_string(),
         }),
     }
+}
+
+/// Sets the tx queue length of interface `index`.
+async fn set_txqueuelen(handle: &Handle, index: u32, length: u32) -> Result<(), rtnetlink::Error> {
+    let message = LinkUnspec::new_with_index(index)
+        .append_extra_attribute(LinkAttribute::TxQueueLen(length))
+        .build();
+    handle.link().set(message).execute().await
 }
 
 /// The positive errno of a netlink error, if it is one.

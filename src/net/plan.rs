@@ -90,6 +90,7 @@ pub fn plan_tc(pod: &PodInterface, container_id: &str) -> NetPlan {
         },
         NetStep::IngressQdisc {
             interface: pod.name.clone(),
+            previous_txqueuelen: None,
         },
         NetStep::Redirect {
             from: pod.name.clone(),
@@ -97,6 +98,7 @@ pub fn plan_tc(pod: &PodInterface, container_id: &str) -> NetPlan {
         },
         NetStep::IngressQdisc {
             interface: tap.clone(),
+            previous_txqueuelen: None,
         },
         NetStep::Redirect {
             from: tap.clone(),
@@ -382,14 +384,16 @@ mod tests {
                     mtu: 1500
                 },
                 NetStep::IngressQdisc {
-                    interface: "net1".into()
+                    interface: "net1".into(),
+                    previous_txqueuelen: None
                 },
                 NetStep::Redirect {
                     from: "net1".into(),
                     to: "uk-c1".into()
                 },
                 NetStep::IngressQdisc {
-                    interface: "uk-c1".into()
+                    interface: "uk-c1".into(),
+                    previous_txqueuelen: None
                 },
                 NetStep::Redirect {
                     from: "uk-c1".into(),

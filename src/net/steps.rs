@@ -17,10 +17,15 @@ pub enum NetStep {
         /// MTU, the pod interface's.
         mtu: u32,
     },
-    /// An ingress qdisc that ukrun added.
+    /// An ingress qdisc that ukrun added. Attaching it raises a tx queue
+    /// length of 0 (a CNI-made veth's) to 1000, which deleting it does not
+    /// undo: the length found is recorded when applied, and restored.
     IngressQdisc {
         /// Interface name.
         interface: String,
+        /// The interface's tx queue length before, filled in when applied.
+        #[serde(default)]
+        previous_txqueuelen: Option<u32>,
     },
     /// A u32 match-all filter with a mirred egress redirect.
     Redirect {
@@ -102,7 +107,7 @@ impl NetStep {
     pub fn describe(&self) -> String {
         match self {
             NetStep::Tap { name, mtu } => format!("tap {name} (mtu {mtu})"),
-            NetStep::IngressQdisc { interface } => format!("ingress qdisc on {interface}"),
+            NetStep::IngressQdisc { interface, .. } => format!("ingress qdisc on {interface}"),
             NetStep::Redirect { from, to } => format!("tc redirect {from} -> {to}"),
             NetStep::Address { interface, address } => {
                 format!("address {address}/32 on {interface}")

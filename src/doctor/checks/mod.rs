@@ -58,7 +58,7 @@ fn step(input: &Input<'_>, step: &NetStep) -> Option<Check> {
     let view = &input.snap.view;
     Some(match step {
         NetStep::Tap { .. } => return None,
-        NetStep::IngressQdisc { interface } => tc::qdisc(input.netns, view, interface),
+        NetStep::IngressQdisc { interface, .. } => tc::qdisc(input.netns, view, interface),
         NetStep::Redirect { from, to } => tc::redirect(input.netns, view, from, to),
         NetStep::Nftables { table, ruleset } => nft::table(input, table, ruleset),
         other => routed::step(input, other)?,

@@ -39,38 +39,10 @@ pub fn snapshot(netns: &Netns) -> Result<Vec<String>> {
             output
                 .lines()
                 .filter(|line| !line.trim().is_empty())
-                .map(|line| format!("[{label}] {}", without_qlen(line.trim_end()))),
+                .map(|line| format!("[{label}] {}", line.trim_end())),
         );
     }
     Ok(lines)
-}
-
-/// `line` without its `qlen N` field. Attaching an ingress qdisc to a
-/// device whose tx queue length is 0 (a CNI-made veth) makes the kernel set
-/// it to 1000, and deleting the qdisc does not undo that; with the veth's
-/// `noqueue` root qdisc the length has no effect, so it is not compared.
-fn without_qlen(line: &str) -> String {
-    let words: Vec<&str> = line.split(' ').collect();
-    let mut kept = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let number = words
-            .get(i + 1)
-            .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()));
-        match (words[i], number) {
-            ("qlen", Some(number)) => {
-                // `ip -o` glues its line-continuation backslash to the number.
-                let glued = number.trim_start_matches(|c: char| c.is_ascii_digit());
-                kept.extend(Some(glued).filter(|rest| !rest.is_empty()));
-                i += 2;
-            }
-            (word, _) => {
-                kept.push(word);
-                i += 1;
-            }
-        }
-    }
-    kept.join(" ")
 }
 
 /// Lines that differ between two snapshots, marked `+` (new) or `-` (gone).
@@ -128,15 +100,6 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].contains("tap0"));
         assert!(found[1].contains("ingress"));
-    }
-
-    #[test]
-    fn ignores_the_tx_queue_length() {
-        assert_eq!(
-            without_qlen("2: eth0: <UP> mtu 1500 group default qlen 1000\\    link/ether x"),
-            without_qlen("2: eth0: <UP> mtu 1500 group default \\    link/ether x"),
-        );
-        assert_eq!(without_qlen("mtu 1500 qlen 1000 x"), "mtu 1500 x");
     }
 
     #[test]

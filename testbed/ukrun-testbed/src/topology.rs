@@ -127,8 +127,22 @@ impl Topology {
             Shape::Bridge { mtu } => mtu,
             _ => 1500,
         };
+        // txqueuelen 0, as the CNI plugins make their veths (tc mode must
+        // give it back after its ingress qdisc raised it).
         for (ns, dev) in [(&topo.node, veth.as_str()), (&topo.pod, "eth0")] {
-            ip(&["-n", ns, "link", "set", dev, "mtu", &mtu.to_string(), "up"])?;
+            let mtu = mtu.to_string();
+            ip(&[
+                "-n",
+                ns,
+                "link",
+                "set",
+                dev,
+                "mtu",
+                &mtu,
+                "txqueuelen",
+                "0",
+                "up",
+            ])?;
         }
         match shape {
             Shape::Bridge { .. } => {
