@@ -50,7 +50,7 @@ fn fixture(tag: &str, mode: &str) -> Result<(Fixture, DnsServer)> {
         c["mounts"] = mounts.into();
         c["annotations"][MODE] = mode.into();
         if mode == "routed" {
-            c["annotations"][PORTS] = "8080".into();
+            c["annotations"][PORTS] = "8080, 5353/udp".into();
         }
     })?;
     let dns = DnsServer::cluster(&fx.topo.node_netns(), NODE_IP)?;

@@ -24,7 +24,11 @@ pub fn checks(input: &Input<'_>, conclusive: bool) -> Vec<Check> {
     checks.extend(ipv6_listeners(input, &unheld));
     checks.extend(input.snap.tcp.iter().map(|(addr, probe)| {
         // A ::1 port without its forwarder fails above, not here again.
-        let forwarder_gone = addr.is_ipv6() && unheld.contains(&addr.port());
+        let tcp = GuestPort {
+            port: addr.port(),
+            protocol: Protocol::Tcp,
+        };
+        let forwarder_gone = addr.is_ipv6() && unheld.contains(&tcp);
         connect(&addr.to_string(), probe, conclusive && !forwarder_gone)
     }));
     checks
@@ -78,32 +82,34 @@ fn dnat(input: &Input<'_>, ports: &[GuestPort]) -> Check {
     )
 }
 
-/// Declared TCP ports with no forwarder listening on ::1 (none when the
-/// pod has no ::1).
-fn unheld_ipv6_ports(input: &Input<'_>) -> Vec<u16> {
+/// Declared ports (TCP and UDP) with no forwarder listening on ::1 (none
+/// when the pod has no ::1).
+fn unheld_ipv6_ports(input: &Input<'_>) -> Vec<GuestPort> {
     if !input.snap.view.has_ipv6_loopback() {
         return Vec::new();
     }
-    let listening = |port: u16| {
+    let listening = |p: &GuestPort| {
         input.snap.listeners.iter().any(|l| {
-            l.protocol == Protocol::Tcp
+            l.protocol == p.protocol
                 && l.address == IpAddr::V6(Ipv6Addr::LOCALHOST)
-                && l.port == port
+                && l.port == p.port
         })
     };
     input
         .expect
-        .tcp_ports()
-        .filter(|p| !listening(*p))
+        .localhost_ports
+        .iter()
+        .filter(|p| !listening(p))
+        .copied()
         .collect()
 }
 
-fn ipv6_listeners(input: &Input<'_>, missing: &[u16]) -> Option<Check> {
-    let tcp: Vec<u16> = input.expect.tcp_ports().collect();
-    if tcp.is_empty() {
+fn ipv6_listeners(input: &Input<'_>, missing: &[GuestPort]) -> Option<Check> {
+    let ports = &input.expect.localhost_ports;
+    if ports.is_empty() {
         return None;
     }
-    let expected = format!("the supervisor listening on [::1] port {}", list(&tcp));
+    let expected = format!("the supervisor listening on [::1] port {}", list(ports));
     if !input.snap.view.has_ipv6_loopback() {
         return Some(Check::pass(
             "localhost.::1",
@@ -111,7 +117,7 @@ fn ipv6_listeners(input: &Input<'_>, missing: &[u16]) -> Option<Check> {
             "the pod has no ::1: nothing to forward",
         ));
     }
-    let found: Vec<u16> = tcp
+    let found: Vec<GuestPort> = ports
         .iter()
         .filter(|p| !missing.contains(p))
         .copied()
