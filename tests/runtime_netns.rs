@@ -230,17 +230,7 @@ fn monitor_that_opens_the_tap_by_name_gets_it_and_delete_removes_it() -> Result<
 fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
     let fx = fixture("kl", Shape::Bridge { mtu: 1500 })?;
     let before = fx.topo.pod_network_view()?;
-    fx.create("g1")?;
-    fx.start("g1")?;
-    let out = fx.runtime.run(&["kill", "g1", "9"])?;
-    assert!(out.status.success(), "{}", fx.runtime.last_error());
-    wait::poll(
-        "the VMM to die with its supervisor",
-        Duration::from_secs(5),
-        Duration::from_millis(50),
-        || Ok(fx.processes().is_empty().then_some(())),
-    )?;
-    assert_eq!(fx.runtime.state("g1")?["status"], "stopped");
+    kill_supervisor(&fx, "g1")?;
     let out = fx.runtime.run(&["delete", "g1"])?;
     assert!(out.status.success(), "{}", fx.runtime.last_error());
     fx.assert_nothing_left(&before)?;
@@ -252,6 +242,58 @@ fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
         "a new container in the same pod netns serves"
     );
     Ok(())
+}
+
+/// Creates and starts `id`, then kills its supervisor with SIGKILL and
+/// waits until the VMM died with it: the pod netns keeps what it wired.
+fn kill_supervisor(fx: &Fixture, id: &str) -> Result<()> {
+    fx.create(id)?;
+    fx.start(id)?;
+    let out = fx.runtime.run(&["kill", id, "9"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    wait::poll(
+        "the VMM to die with its supervisor",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(fx.processes().is_empty().then_some(())),
+    )?;
+    ensure!(fx.runtime.state(id)?["status"] == "stopped");
+    Ok(())
+}
+
+/// As kubelet does after a crash: the pod's next container is created while
+/// the dead one is kept (deleted later): it undoes what the dead one left
+/// and serves, and the late delete of the dead one does not touch it.
+fn next_container_takes_over_from_a_killed_one(mode: &str, tag: &str) -> Result<()> {
+    let fx = fixture(tag, Shape::Bridge { mtu: 1500 })?;
+    fx.bundle
+        .edit(|c| c["annotations"]["ukrun.dev/network-mode"] = mode.into())?;
+    let before = fx.topo.pod_network_view()?;
+    kill_supervisor(&fx, "g1")?;
+    fx.create("g2")?;
+    fx.start("g2")?;
+    fx.wait_ready("g2")?;
+    ensure!(
+        fx.fetch_from_node()?.contains(PAGE_TEXT),
+        "{mode}: the next container serves"
+    );
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    ensure!(
+        fx.fetch_from_node()?.contains(PAGE_TEXT),
+        "{mode}: deleting the dead container leaves the next one serving"
+    );
+    fx.delete_and_check("g2", &before)
+}
+
+#[test]
+fn next_container_takes_over_from_a_killed_one_routed() -> Result<()> {
+    next_container_takes_over_from_a_killed_one("routed", "kr")
+}
+
+#[test]
+fn next_container_takes_over_from_a_killed_one_tc() -> Result<()> {
+    next_container_takes_over_from_a_killed_one("tc", "kt")
 }
 
 #[test]

@@ -38,6 +38,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
         vmm: None,
         vmm_argv: Vec::new(),
         netns: None,
+        netns_inode: None,
         network: Vec::new(),
         cgroups: Vec::new(),
         dns: None,
@@ -57,7 +58,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
     if let Err(reason) = supervisor::wait_ready(sync) {
         let _ = child.wait();
         let recorded = g.store.load(&args.id).unwrap_or(state);
-        for problem in teardown::teardown(&recorded) {
+        for problem in teardown::teardown(&g.store, &recorded) {
             g.logger.error(&problem);
         }
         let _ = g.store.remove(&args.id);

@@ -30,7 +30,7 @@ pub(crate) fn delete(g: &Global, id: &str, force: bool) -> Result<Outcome, Strin
         let _ = p.signal(Signal::SIGKILL);
     }
     wait_gone(&processes)?;
-    for problem in teardown::teardown(&state) {
+    for problem in teardown::teardown(&g.store, &state) {
         g.logger.error(&problem);
     }
     g.store.remove(id).map_err(|e| e.to_string())?;

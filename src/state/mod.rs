@@ -2,6 +2,7 @@
 //! JSON record written atomically, so every command (and a crashed
 //! supervisor's successor) sees either the old or the new state.
 
+pub mod netns_owner;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -55,6 +56,10 @@ pub struct ContainerState {
     pub vmm_argv: Vec<String>,
     /// The pod network namespace.
     pub netns: Option<PathBuf>,
+    /// Its inode, under which the container is recorded as the namespace's
+    /// owner (see [`netns_owner`]).
+    #[serde(default)]
+    pub netns_inode: Option<u64>,
     /// Network changes applied in the pod netns, in order (undone in reverse).
     pub network: Vec<NetStep>,
     /// cgroup directories the supervisor created.
@@ -216,6 +221,11 @@ impl Store {
         std::fs::rename(&tmp, dir.join(STATE_FILE)).map_err(io)
     }
 
+    /// Which container owns which pod netns.
+    pub fn netns_owners(&self) -> netns_owner::NetnsOwners {
+        netns_owner::NetnsOwners::new(&self.base)
+    }
+
     /// Removes every trace of `id` (idempotent).
     pub fn remove(&self, id: &str) -> Result<(), StateError> {
         let dir = self.dir(id)?;
@@ -264,6 +274,7 @@ mod tests {
             vmm: None,
             vmm_argv: vec![],
             netns: None,
+            netns_inode: None,
             network: vec![],
             cgroups: vec![],
             dns: None,

@@ -12,6 +12,7 @@ mod golden;
 mod golden_dns;
 pub mod launch;
 pub mod namespaces;
+mod predecessor;
 pub mod teardown;
 pub mod vmm_process;
 
@@ -221,6 +222,7 @@ impl Supervisor {
         for problem in teardown::undo_network(&self.handle, &self.state.network).await {
             ctx.logger.error(&problem);
         }
+        teardown::release_netns(&ctx.store, &self.state);
         let _ = std::fs::remove_file(self.state_dir.join(CONTROL_SOCKET));
     }
 }
@@ -320,6 +322,7 @@ async fn wire_network(
 ) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
     tokio::spawn(conn);
+    predecessor::take_over(ctx, state, &handle).await?;
     let pod = observe::observe(&handle).await.map_err(|e| e.to_string())?;
     forward::check_ipv4_loopback_free(&wiring.localhost_ports).map_err(|e| e.to_string())?;
     let net_plan = plan::plan(wiring, &pod, &state.id);

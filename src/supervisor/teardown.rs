@@ -6,7 +6,7 @@
 use crate::net::apply;
 use crate::net::netns;
 use crate::net::steps::NetStep;
-use crate::state::ContainerState;
+use crate::state::{ContainerState, Store};
 use crate::supervisor::cgroup;
 
 /// Undoes `steps` in reverse with an existing netlink handle (current netns).
@@ -57,9 +57,18 @@ fn undo_network_from_outside(state: &ContainerState) -> Vec<String> {
         .unwrap_or_else(|_| vec!["network teardown panicked".into()])
 }
 
-/// Undoes everything recorded for a container whose processes are gone.
-pub fn teardown(state: &ContainerState) -> Vec<String> {
+/// Undoes everything recorded for a container whose processes are gone,
+/// and forgets it as its pod netns's owner.
+pub fn teardown(store: &Store, state: &ContainerState) -> Vec<String> {
     let mut problems = undo_network_from_outside(state);
     problems.extend(cgroup::remove(&state.cgroups));
+    release_netns(store, state);
     problems
+}
+
+/// Forgets `state`'s container as its pod netns's owner (if it still is).
+pub fn release_netns(store: &Store, state: &ContainerState) {
+    if let Some(inode) = state.netns_inode {
+        store.netns_owners().release(inode, &state.id);
+    }
 }

@@ -1,0 +1,62 @@
+//! A new container's predecessor in the same pod netns. When a supervisor
+//! is killed (kill -9, OOM), nothing undoes its network steps until its
+//! container is deleted, and kubelet creates the pod's next container
+//! before it deletes the dead one (it keeps it for its logs). The new
+//! supervisor finds the dead one as the netns's recorded owner, undoes its
+//! recorded steps exactly (sysctls back to what they were, the local rule
+//! back to priority 0) and clears them, so that the later delete of the dead
+//! container undoes nothing twice. A predecessor that still runs is refused:
+//! one guest per pod netns.
+
+use std::path::Path;
+
+use super::{teardown, Context};
+use crate::state::netns_owner::netns_inode;
+use crate::state::ContainerState;
+
+/// Makes `state`'s container the owner of the current netns, undoing what a
+/// dead predecessor left there first.
+pub async fn take_over(
+    ctx: &Context,
+    state: &mut ContainerState,
+    handle: &rtnetlink::Handle,
+) -> Result<(), String> {
+    let inode = netns_inode(Path::new("/proc/thread-self/ns/net"))
+        .map_err(|e| format!("cannot identify the pod network namespace: {e}"))?;
+    let owners = ctx.store.netns_owners();
+    if let Some(previous) = owners.owner(inode).filter(|p| *p != state.id) {
+        undo_predecessor(ctx, handle, &previous).await?;
+    }
+    state.netns_inode = Some(inode);
+    ctx.store.save(state).map_err(|e| e.to_string())?;
+    owners
+        .set(inode, &state.id)
+        .map_err(|e| format!("cannot record the pod network namespace's owner: {e}"))
+}
+
+async fn undo_predecessor(
+    ctx: &Context,
+    handle: &rtnetlink::Handle,
+    id: &str,
+) -> Result<(), String> {
+    // Deleted meanwhile (its delete undid everything): nothing left.
+    let Ok(mut previous) = ctx.store.load(id) else {
+        return Ok(());
+    };
+    if previous.supervisor.is_some_and(|s| s.is_alive()) {
+        return Err(format!(
+            "container {id} already runs a guest in this pod's network namespace: ukrun wires one guest per pod"
+        ));
+    }
+    if previous.network.is_empty() {
+        return Ok(());
+    }
+    for problem in teardown::undo_network(handle, &previous.network).await {
+        ctx.logger.error(&problem);
+    }
+    ctx.logger.info(&format!(
+        "undid the pod network that container {id} left when its supervisor died"
+    ));
+    previous.network.clear();
+    ctx.store.save(&previous).map_err(|e| e.to_string())
+}
