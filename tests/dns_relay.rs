@@ -16,6 +16,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::{TcpStream, UdpSocket};
+use ukrun::doctor::read::dns::answer_addresses as addresses;
 use ukrun::net::dns_relay::{Relay, RelayConfig};
 use ukrun_testbed::fake_dns::{
     query, read_message, write_frame, write_message, Mode, Upstream, BIG, SEARCH, SERVICE,
@@ -95,18 +96,6 @@ async fn next_on(stream: &mut TcpStream) -> Option<Message> {
     tokio::time::timeout(HANG, read_message(stream))
         .await
         .expect("the relay answers or closes")
-}
-
-fn addresses(answer: &Message) -> Vec<IpAddr> {
-    answer
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn name(s: &str) -> Name {

@@ -107,6 +107,19 @@ fn message(query: &DnsQuery) -> Result<(u16, Vec<u8>), String> {
     Ok((id, bytes))
 }
 
+/// The A and AAAA addresses of a response's answer section, in order.
+pub fn answer_addresses(response: &Message) -> Vec<IpAddr> {
+    response
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn ask(query: &DnsQuery) -> DnsProbe {
     match try_ask(query) {
         Ok(probe) => probe,
@@ -146,18 +159,9 @@ fn try_ask(query: &DnsQuery) -> std::io::Result<DnsProbe> {
         if response.metadata.id != id {
             continue;
         }
-        let addresses = response
-            .answers
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                _ => None,
-            })
-            .collect();
         return Ok(DnsProbe::Answered {
             rcode: format!("{:?}", response.metadata.response_code),
-            addresses,
+            addresses: answer_addresses(&response),
         });
     }
 }
