@@ -164,7 +164,7 @@ fn the_relay_applies_the_search_list_and_answers_from_the_pods_hosts() -> Result
     }
     let log = std::fs::read_to_string(fx.runtime.log_path())?;
     ensure!(
-        log.contains("ip=10.77.0.2::169.254.1.1:255.255.255.255:")
+        log.contains("ip=10.77.0.2::10.77.0.1:255.255.255.252:")
             && log.contains(":eth0:off:169.254.1.1"),
         "the guest's resolver is the relay: {log}"
     );

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use super::version::VersionError;
+use crate::net::netmask;
 use crate::net::plan::GuestNet;
 
 /// The common input of every guest renderer, so adding a framework is
@@ -57,17 +58,58 @@ pub fn gateway(net: &GuestNet) -> String {
     net.gateway.map(|g| g.to_string()).unwrap_or_default()
 }
 
-/// The longest prefix (at most the pod's) whose subnet holds both the
-/// guest and its gateway. Stacks from BSD (Rumprun's NetBSD, OSv's FreeBSD
-/// code) refuse a default route through a gateway outside every attached
-/// subnet, as Calico's 169.254.1.1 is for a /32 pod; widening the subnet
-/// makes the gateway on-link, which the node's proxy ARP answers.
-pub fn on_link_prefix(net: &GuestNet) -> u8 {
-    let Some(gw) = net.gateway else {
-        return net.prefix;
+/// The shortest prefix the kernel is given when it must be widened: past
+/// it, the guest would take a large share of the address space as on-link.
+const WIDEST_PREFIX: u8 = 8;
+
+/// The gateway and prefix to give a guest whose network stack wants its
+/// gateway inside an attached subnet: Linux's `ip=` ("IP-Config: Gateway
+/// not on directly connected network", and no on-link route), NetBSD
+/// (Rumprun), OSv's FreeBSD code. A /32 pod (routed mode's gateway is the
+/// pod-loopback address, Calico's 169.254.1.1) would get no default route. The subnet is widened to the longest prefix
+/// in which the guest and the gateway are both host addresses (neither the
+/// block's network nor its broadcast address). A link-local gateway is
+/// replaced by another host of the guest's smallest such block, which the
+/// other end answers by proxy ARP (ukrun's tap in routed mode, Calico's
+/// host veth in tc mode); any other gateway is kept. Where no prefix fits,
+/// the pod's own is kept. `None` when the pod has no gateway.
+pub fn on_link_gateway(net: &GuestNet) -> Option<(Ipv4Addr, u8)> {
+    let (ip_bits, prefix, gateway) = (u32::from(net.ip), net.prefix, net.gateway?);
+    if (ip_bits ^ u32::from(gateway)) & u32::from(netmask(prefix)) == 0 {
+        return Some((gateway, prefix));
+    }
+    let widened = |longest: u32, gateway_in: &dyn Fn(u32) -> u32| {
+        (u32::from(WIDEST_PREFIX)..=longest.min(30))
+            .rev()
+            .filter_map(|p| u8::try_from(p).ok())
+            .find_map(|p| {
+                let network = ip_bits & u32::from(netmask(p));
+                let gateway = gateway_in(network);
+                (is_host(ip_bits, p) && is_host(gateway, p)).then(|| (Ipv4Addr::from(gateway), p))
+            })
     };
-    let differing = u32::from(net.ip) ^ u32::from(gw);
-    (differing.leading_zeros() as u8).min(net.prefix)
+    let found = if gateway.is_link_local() {
+        // The block's first host, or its second when that is the guest.
+        widened(30, &|network| {
+            if network + 1 == ip_bits {
+                network + 2
+            } else {
+                network + 1
+            }
+        })
+    } else {
+        let shared = (ip_bits ^ u32::from(gateway)).leading_zeros();
+        widened(shared, &|_| u32::from(gateway))
+    };
+    Some(found.unwrap_or((gateway, prefix)))
+}
+
+/// Whether `address` is neither the network nor the broadcast address of
+/// its block of prefix `p`.
+fn is_host(address: u32, p: u8) -> bool {
+    let mask = u32::from(netmask(p));
+    let network = address & mask;
+    address != network && address != network | !mask
 }
 
 /// `s`, in double quotes when it holds whitespace (the quoting that the
@@ -142,25 +184,59 @@ pub fn validate_env(env: &[String]) -> Result<(), BootError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn on_link_prefix_widens_only_for_an_outside_gateway() {
-        use crate::guest::fixtures::{bridge, calico};
-        assert_eq!(on_link_prefix(&bridge()), 24);
-        assert_eq!(
-            on_link_prefix(&calico()),
-            0,
-            "10.x and 169.254.x share no leading bit"
-        );
-        let near = GuestNet {
-            gateway: Some(Ipv4Addr::new(10, 88, 1, 1)),
-            ..calico()
+    fn gw(ip: &str, prefix: u8, gateway: &str) -> (String, u8) {
+        let net = GuestNet {
+            ip: ip.parse().unwrap(),
+            prefix,
+            gateway: Some(gateway.parse().unwrap()),
+            ..crate::guest::fixtures::calico()
         };
-        assert_eq!(on_link_prefix(&near), 23);
+        let (g, p) = on_link_gateway(&net).unwrap();
+        (g.to_string(), p)
+    }
+
+    #[test]
+    fn the_gateway_is_on_link_and_both_ends_are_host_addresses() {
+        let lo = "169.254.1.1";
+        assert_eq!(
+            gw("10.88.0.5", 24, "10.88.0.1"),
+            ("10.88.0.1".into(), 24),
+            "in the subnet: as is"
+        );
+        assert_eq!(gw("10.244.1.6", 32, lo), ("10.244.1.5".into(), 30));
+        assert_eq!(gw("10.244.1.5", 32, lo), ("10.244.1.6".into(), 30));
+        assert_eq!(gw("10.244.1.1", 32, lo), ("10.244.1.2".into(), 30));
+        assert_eq!(
+            gw("10.244.1.4", 32, lo),
+            ("10.244.1.1".into(), 29),
+            ".4 is a /30's network address"
+        );
+        assert_eq!(
+            gw("10.244.1.7", 32, lo),
+            ("10.244.1.1".into(), 28),
+            ".7 is a /30 and a /29 broadcast"
+        );
+        assert_eq!(gw("10.244.1.8", 32, lo), ("10.244.1.1".into(), 28));
+        assert_eq!(
+            gw("10.244.2.0", 32, lo),
+            ("10.244.0.1".into(), 22),
+            "a /24's network address"
+        );
+        assert_eq!(
+            gw("10.1.1.2", 32, "10.1.1.1"),
+            ("10.1.1.1".into(), 30),
+            "a real gateway nearby is kept"
+        );
+        assert_eq!(
+            gw("10.1.1.2", 32, "192.168.0.1"),
+            ("192.168.0.1".into(), 32),
+            "too far: as the pod has it"
+        );
         let none = GuestNet {
             gateway: None,
-            ..calico()
+            ..crate::guest::fixtures::calico()
         };
-        assert_eq!(on_link_prefix(&none), 32);
+        assert_eq!(on_link_gateway(&none), None);
     }
 
     #[test]

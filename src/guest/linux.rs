@@ -5,7 +5,7 @@
 //! `console=`, `panic=`, `root=`: Documentation/admin-guide/kernel-parameters.txt.
 //! urunc (pkg/unikontainers/unikernels/linux.go) passes the same fields.
 
-use super::boot::{words, BootInput};
+use super::boot::{on_link_gateway, words, BootInput};
 use super::GuestKind;
 use crate::net::netmask;
 use crate::net::plan::GuestNet;
@@ -21,12 +21,15 @@ const ROOT_BLOCK: &str = "/dev/vda";
 /// The `ip=` argument (static, no autoconfiguration), with the resolvers
 /// in `dns0`/`dns1` when there are any.
 pub fn ip_arg(net: &GuestNet, hostname: Option<&str>, nameservers: &[Ipv4Addr]) -> String {
-    let gateway = net.gateway.map(|g| g.to_string()).unwrap_or_default();
+    let (gateway, prefix) = match on_link_gateway(net) {
+        Some((gateway, prefix)) => (gateway.to_string(), prefix),
+        None => (String::new(), net.prefix),
+    };
     let mut arg = format!(
         "ip={}::{}:{}:{}:{}:off",
         net.ip,
         gateway,
-        netmask(net.prefix),
+        netmask(prefix),
         hostname.unwrap_or_default(),
         GUEST_DEVICE
     );
@@ -77,10 +80,10 @@ mod tests {
     }
 
     #[test]
-    fn calico_pod_ip_arg_keeps_link_local_gateway() {
+    fn a_link_local_gateway_becomes_the_neighbour_the_kernel_accepts() {
         assert_eq!(
             ip_arg(&calico(), None, NS1),
-            "ip=10.88.0.5::169.254.1.1:255.255.255.255::eth0:off:10.96.0.10"
+            "ip=10.88.0.5::10.88.0.6:255.255.255.252::eth0:off:10.96.0.10"
         );
     }
 

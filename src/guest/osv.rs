@@ -2,22 +2,24 @@
 //! --nameserver=ADDR --env=KEY=VALUE`, then the command to run (OSv's
 //! loader.cc option table; `--nameserver` takes a single address). OSv's
 //! network code is FreeBSD's, which wants the gateway on-link: a gateway
-//! outside the pod's subnet (Calico) widens the mask (`on_link_prefix`).
+//! outside the pod's subnet (Calico) is made on-link (`on_link_gateway`).
 //! urunc: pkg/unikontainers/unikernels/osv.go.
 
-use super::boot::{on_link_prefix, quoted, words, BootInput};
+use super::boot::{on_link_gateway, quoted, words, BootInput};
 use super::linux::GUEST_DEVICE;
 use super::GuestKind;
 use crate::net::netmask;
 
 /// The command line.
 pub fn cmdline(boot: &BootInput<'_>) -> String {
+    let route = on_link_gateway(boot.net);
+    let prefix = route.map_or(boot.net.prefix, |(_, prefix)| prefix);
     let mut args = vec![format!(
         "--ip={GUEST_DEVICE},{},{}",
         boot.net.ip,
-        netmask(on_link_prefix(boot.net))
+        netmask(prefix)
     )];
-    if let Some(gw) = boot.net.gateway {
+    if let Some((gw, _)) = route {
         args.push(format!("--defaultgw={gw}"));
     }
     let nameservers = GuestKind::Osv.caps().dns.pick(boot.nameservers);
@@ -57,7 +59,7 @@ mod tests {
         let net = calico();
         assert_eq!(
             cmdline(&input(&net, NS2)),
-            "--ip=eth0,10.88.0.5,0.0.0.0 --defaultgw=169.254.1.1 --nameserver=10.96.0.10"
+            "--ip=eth0,10.88.0.5,255.255.255.252 --defaultgw=10.88.0.6 --nameserver=10.96.0.10"
         );
     }
 }

@@ -9,7 +9,7 @@
 //! writes this flat one, with the Solo5 NIC `ukvmif0` and the root block
 //! device `/dev/ld0a` as an etfs device.
 
-use super::boot::{on_link_prefix, BootInput};
+use super::boot::{on_link_gateway, BootInput};
 
 /// The Solo5 network interface inside rumprun.
 const INTERFACE: &str = "ukvmif0";
@@ -17,8 +17,10 @@ const INTERFACE: &str = "ukvmif0";
 const BLOCK_DEVICE: &str = "/dev/ld0a";
 
 /// The JSON configuration (NetBSD needs the gateway on-link, so a gateway
-/// outside the pod's subnet widens the mask: `on_link_prefix`).
+/// outside the pod's subnet is made on-link: `on_link_gateway`).
 pub fn config(boot: &BootInput<'_>) -> String {
+    let route = on_link_gateway(boot.net);
+    let prefix = route.map_or(boot.net.prefix, |(_, prefix)| prefix);
     let mut members = vec![member("cmdline", &string(boot.image_cmdline.trim()))];
     members.extend(boot.env.iter().map(|e| member("env", &string(e))));
     let mut net = vec![
@@ -27,9 +29,9 @@ pub fn config(boot: &BootInput<'_>) -> String {
         member("type", &string("inet")),
         member("method", &string("static")),
         member("addr", &string(&boot.net.ip.to_string())),
-        member("mask", &string(&on_link_prefix(boot.net).to_string())),
+        member("mask", &string(&prefix.to_string())),
     ];
-    if let Some(gw) = boot.net.gateway {
+    if let Some((gw, _)) = route {
         net.push(member("gw", &string(&gw.to_string())));
     }
     members.push(member("net", &object(&net)));
@@ -87,7 +89,7 @@ mod tests {
         let json = config(&boot);
         assert_eq!(
             json,
-            r#"{"cmdline":"","env":"A=1","env":"B=x y","net":{"if":"ukvmif0","cloner":"True","type":"inet","method":"static","addr":"10.88.0.5","mask":"0","gw":"169.254.1.1"},"blk":{"source":"etfs","path":"/dev/ld0a","fstype":"blk","mountpoint":"/data"}}"#
+            r#"{"cmdline":"","env":"A=1","env":"B=x y","net":{"if":"ukvmif0","cloner":"True","type":"inet","method":"static","addr":"10.88.0.5","mask":"30","gw":"10.88.0.6"},"blk":{"source":"etfs","path":"/dev/ld0a","fstype":"blk","mountpoint":"/data"}}"#
         );
         assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
     }
