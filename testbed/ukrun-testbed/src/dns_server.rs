@@ -68,16 +68,17 @@ impl DnsServer {
     }
 }
 
+/// The zone the cluster DNS stand-in is authoritative for.
+pub const CLUSTER_ZONE: &str = "cluster.local";
+/// The `kubernetes` service's name and ClusterIP, the record a guest
+/// resolves to show the cluster DNS reaches it.
+pub const KUBERNETES: (&str, &str) = ("kubernetes.default.svc.cluster.local", "10.96.0.1");
+
 impl DnsServer {
-    /// A cluster DNS on `listen` in `netns`: `kubernetes.default.svc.cluster.local`
-    /// is 10.96.0.1, every other name under `cluster.local` NXDOMAIN.
+    /// A cluster DNS on `listen` in `netns`: [`KUBERNETES`], every other
+    /// name under [`CLUSTER_ZONE`] NXDOMAIN.
     pub fn cluster(netns: &Netns, listen: &str) -> Result<Self> {
-        Self::start(
-            netns,
-            listen,
-            "cluster.local",
-            &[("kubernetes.default.svc.cluster.local", "10.96.0.1")],
-        )
+        Self::start(netns, listen, CLUSTER_ZONE, &[KUBERNETES])
     }
 }
 

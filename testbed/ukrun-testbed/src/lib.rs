@@ -9,11 +9,13 @@
 //! - `cargo test --test cri_pod` (repo root): ukrun's end-to-end tests.
 //! - `cargo test -p ukrun-testbed`: the test bed itself, with plain runc.
 //! - `cargo run -p ukrun-testbed -- demo --ukrun target/debug/ukrun`: one
-//!   guest pod end to end, one PASS/FAIL line per check.
+//!   guest pod end to end (pod DNS and localhost both ways included, see
+//!   [`cluster_pod`]), one PASS/FAIL line per check.
 
 pub mod bench;
 pub mod blob_server;
 pub mod bundle;
+pub mod cluster_pod;
 pub mod cni;
 pub mod cri;
 pub mod cri_log;
