@@ -86,6 +86,9 @@ pub enum UnikernelError {
     /// The block mount point could break the guest's configuration.
     #[error("block mount point {0:?} ({key}) must be an absolute path without spaces", key = annotations::BLK_MNT_POINT)]
     BadMountPoint(String),
+    /// Cloud Hypervisor's `--disk` splits its value at commas.
+    #[error("block image {0} ({key}) has a comma in its path, which cloud-hypervisor's --disk option cannot carry: rename it in the image, or use another hypervisor", key = annotations::BLOCK)]
+    CommaInDiskPath(String),
     /// The command line would break the monitor's argv.
     #[error("command line in {key} contains a control character", key = annotations::CMDLINE)]
     BadCmdline,
@@ -152,6 +155,10 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         None => None,
     };
     if let Some(b) = &block {
+        let path = b.path.display().to_string();
+        if monitor == Monitor::CloudHypervisor && path.contains(',') {
+            return Err(UnikernelError::CommaInDiskPath(path));
+        }
         let m = &b.mount_point;
         if !m.starts_with('/') || m.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(UnikernelError::BadMountPoint(m.clone()));
@@ -242,6 +249,23 @@ mod tests {
         ];
         let u = from_values(&values(&rumprun), &r.0).unwrap();
         assert_eq!(u.block.unwrap().mount_point, "/");
+    }
+
+    #[test]
+    fn a_comma_in_a_disk_path_is_refused_for_cloud_hypervisor_only() {
+        let r = rootfs("comma");
+        std::fs::write(r.0.join("disk,1.img"), b"d").unwrap();
+        let on = |monitor| values(&[(HYPERVISOR, monitor), (INITRD, ""), (BLOCK, "/disk,1.img")]);
+        let e = from_values(&on("cloud-hypervisor"), &r.0).unwrap_err();
+        assert!(
+            matches!(&e, UnikernelError::CommaInDiskPath(p) if p.ends_with("disk,1.img")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("--disk"), "{e}");
+        assert!(
+            from_values(&on("qemu"), &r.0).is_ok(),
+            "qemu escapes commas (,,)"
+        );
     }
 
     #[test]

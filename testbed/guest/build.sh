@@ -15,6 +15,9 @@ modules=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# Two builds into one OUT_DIR at once would share $out/work: one at a time.
+exec {lock}>"$out/.guest-build.lock"
+flock "$lock"
 
 # The package linux-image-amd64 currently points at, e.g. linux-image-6.1.0-56-amd64.
 kpkg=$(apt-cache depends linux-image-amd64 | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
