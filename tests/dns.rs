@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use serde_json::json;
 use ukrun_testbed::dns_server::DnsServer;
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::topology::{Shape, NODE_IP};
@@ -27,16 +26,9 @@ fn fixture(tag: &str, files: &[(&str, &str)]) -> Result<Fixture> {
         tag,
         Shape::Bridge { mtu: 1500 },
     )?;
-    let mut mounts = Vec::new();
-    for (destination, contents) in files {
-        let source = fx.bundle.dir.join(destination.trim_start_matches("/etc/"));
-        std::fs::write(&source, contents)?;
-        mounts.push(json!({"destination": destination, "type": "bind", "source": source, "options": ["rbind", "ro"]}));
-    }
-    fx.bundle.edit(|c| {
-        c["mounts"] = json!(mounts);
-        c["annotations"]["com.urunc.unikernel.cmdline"] = PROBES.into();
-    })?;
+    fx.bundle.mount_pod_files(files)?;
+    fx.bundle
+        .edit(|c| c["annotations"]["com.urunc.unikernel.cmdline"] = PROBES.into())?;
     Ok(fx)
 }
 

@@ -40,14 +40,8 @@ fn fixture(tag: &str, mode: &str) -> Result<(Fixture, DnsServer)> {
         tag,
         Shape::Bridge { mtu: 1500 },
     )?;
-    let mut mounts = Vec::new();
-    for (destination, text) in POD_FILES {
-        let source = fx.bundle.dir.join(destination.trim_start_matches("/etc/"));
-        std::fs::write(&source, text)?;
-        mounts.push(serde_json::json!({"destination": destination, "type": "bind", "source": source, "options": ["rbind", "ro"]}));
-    }
+    fx.bundle.mount_pod_files(&POD_FILES)?;
     fx.bundle.edit(|c| {
-        c["mounts"] = mounts.into();
         c["annotations"][MODE] = mode.into();
         if mode == "routed" {
             c["annotations"][PORTS] = "8080, 5353/udp".into();

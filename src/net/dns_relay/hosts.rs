@@ -22,21 +22,15 @@ impl Hosts {
         Hosts { entries }
     }
 
-    /// The first of `names` the table knows, with all its addresses in file
-    /// order.
-    pub(super) fn first_known<'n>(
-        &self,
-        names: impl IntoIterator<Item = &'n Name>,
-    ) -> Option<(&'n Name, Vec<IpAddr>)> {
-        names.into_iter().find_map(|name| {
-            let addresses: Vec<IpAddr> = self
-                .entries
-                .iter()
-                .filter(|(known, _)| known.eq_ignore_root(name))
-                .map(|(_, ip)| *ip)
-                .collect();
-            (!addresses.is_empty()).then_some((name, addresses))
-        })
+    /// Every address of `name` in file order (empty when the table does not
+    /// know it). Only the name as asked is looked up, as glibc's files
+    /// backend does: never a search expansion of it.
+    pub(super) fn addresses(&self, name: &Name) -> Vec<IpAddr> {
+        self.entries
+            .iter()
+            .filter(|(known, _)| known.eq_ignore_root(name))
+            .map(|(_, ip)| *ip)
+            .collect()
     }
 }
 
@@ -60,31 +54,22 @@ mod tests {
     #[test]
     fn matches_ignore_case_and_trailing_dot_and_gather_every_address() {
         let hosts = table();
-        let asked = name("ALIAS.Example.");
-        let (hit, addresses) = hosts.first_known([&asked]).unwrap();
-        assert_eq!(hit, &asked);
         assert_eq!(
-            addresses,
+            hosts.addresses(&name("ALIAS.Example.")),
             [
                 "10.1.2.3".parse::<IpAddr>().unwrap(),
                 "fd00::3".parse().unwrap()
             ]
         );
-        assert!(hosts.first_known([&name("MyPod")]).is_some());
+        assert!(!hosts.addresses(&name("MyPod")).is_empty());
     }
 
     #[test]
-    fn the_first_known_candidate_wins_and_unknown_names_miss() {
+    fn unknown_names_and_expansions_miss() {
         let hosts = table();
-        let candidates = [
-            name("mypod.default.svc."),
-            name("mypod."),
-            name("alias.example."),
-        ];
-        let (hit, _) = hosts.first_known(&candidates).unwrap();
-        assert_eq!(hit, &candidates[1]);
-        assert!(hosts.first_known([&name("other.")]).is_none());
-        assert!(hosts.first_known([&name("alias.example.com.")]).is_none());
-        assert!(hosts.first_known([&name("pod.")]).is_none());
+        assert!(hosts.addresses(&name("mypod.default.svc.")).is_empty());
+        assert!(hosts.addresses(&name("other.")).is_empty());
+        assert!(hosts.addresses(&name("alias.example.com.")).is_empty());
+        assert!(hosts.addresses(&name("pod.")).is_empty());
     }
 }

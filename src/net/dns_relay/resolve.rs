@@ -77,10 +77,9 @@ impl Resolver {
         let [question] = request.queries.as_slice() else {
             return Triage::Answer(response::empty(request, ResponseCode::FormErr));
         };
-        // As glibc's files backend: the name as asked, never a search
-        // expansion of it.
-        if let Some((owner, ips)) = self.hosts.first_known([question.name()]) {
-            return Triage::Answer(response::from_hosts(request, owner, &ips));
+        let ips = self.hosts.addresses(question.name());
+        if !ips.is_empty() {
+            return Triage::Answer(response::from_hosts(request, &ips));
         }
         if self.upstreams.servers.is_empty() {
             return Triage::Answer(response::empty(request, ResponseCode::Refused));

@@ -31,11 +31,13 @@ pub(super) fn empty(request: &Message, code: ResponseCode) -> Message {
     response
 }
 
-/// The authoritative answer for `owner` from the hosts file: its addresses
-/// of the asked type (NODATA for other types), behind a CNAME when `owner`
-/// is a search expansion of the asked name.
-pub(super) fn from_hosts(request: &Message, owner: &Name, addresses: &[IpAddr]) -> Message {
+/// The authoritative answer from the hosts file for the asked name: its
+/// addresses of the asked type (NODATA for other types).
+pub(super) fn from_hosts(request: &Message, addresses: &[IpAddr]) -> Message {
     let mut response = empty(request, ResponseCode::NoError);
+    let Some(owner) = request.queries.first().map(|q| q.name().clone()) else {
+        return response;
+    };
     response.metadata.authoritative = true;
     let wanted = request.queries.first().map(|q| q.query_type());
     let records = addresses.iter().filter_map(|ip| {
@@ -47,7 +49,7 @@ pub(super) fn from_hosts(request: &Message, owner: &Name, addresses: &[IpAddr]) 
         Some(Record::from_rdata(owner.clone(), HOSTS_TTL, data))
     });
     response.answers = records.collect();
-    alias(request, owner, response)
+    response
 }
 
 /// Relays an upstream answer for `candidate` to the guest: the guest's id
@@ -115,30 +117,26 @@ mod tests {
     }
 
     #[test]
-    fn hosts_answers_keep_the_asked_type_and_alias_expansions() {
+    fn hosts_answers_keep_the_asked_name_and_type() {
         let ips: Vec<IpAddr> = vec!["10.1.2.3".parse().unwrap(), "fd00::3".parse().unwrap()];
-        let req = request("alias.", RecordType::A, false);
-        let r = from_hosts(&req, &name("alias."), &ips);
+        let req = request("Alias.", RecordType::A, false);
+        let r = from_hosts(&req, &ips);
         assert!(r.metadata.authoritative);
         assert_eq!(r.answers.len(), 1);
         assert_eq!(r.answers[0].data, RData::A(A("10.1.2.3".parse().unwrap())));
         assert_eq!(r.answers[0].ttl, HOSTS_TTL);
+        assert!(r.answers[0].name.eq_case(&name("Alias.")));
 
         let txt = request("alias.", RecordType::TXT, false);
-        let r = from_hosts(&txt, &name("alias."), &ips);
+        let r = from_hosts(&txt, &ips);
         assert_eq!(r.metadata.response_code, ResponseCode::NoError);
         assert!(r.answers.is_empty());
 
-        let short = request("mypod.", RecordType::AAAA, false);
-        let long = name("mypod.default.svc.cluster.local.");
-        let r = from_hosts(&short, &long, &ips);
-        assert_eq!(r.answers.len(), 2);
-        assert_eq!(r.answers[0].name, name("mypod."));
-        assert_eq!(r.answers[0].data, RData::CNAME(CNAME(long.clone())));
-        assert_eq!(r.answers[1].name, long);
+        let v6 = request("mypod.", RecordType::AAAA, false);
+        let r = from_hosts(&v6, &ips);
         assert_eq!(
-            r.answers[1].data,
-            RData::AAAA(AAAA("fd00::3".parse().unwrap()))
+            r.answers.iter().map(|a| &a.data).collect::<Vec<_>>(),
+            [&RData::AAAA(AAAA("fd00::3".parse().unwrap()))]
         );
     }
 

@@ -71,6 +71,20 @@ impl Bundle {
         change(&mut config);
         self.write_config(&config)
     }
+
+    /// Writes each `(destination, contents)` pod file (e.g. kubelet's
+    /// `/etc/resolv.conf`) beside config.json and makes the spec's mounts
+    /// exactly those bind mounts, read-only, as containerd mounts them.
+    pub fn mount_pod_files(&self, files: &[(&str, &str)]) -> Result<()> {
+        let mut mounts = Vec::new();
+        for (destination, contents) in files {
+            let source = self.dir.join(destination.trim_start_matches("/etc/"));
+            std::fs::write(&source, contents)
+                .with_context(|| format!("writing {}", source.display()))?;
+            mounts.push(json!({"destination": destination, "type": "bind", "source": source, "options": ["rbind", "ro"]}));
+        }
+        self.edit(|c| c["mounts"] = json!(mounts))
+    }
 }
 
 impl Drop for Bundle {
