@@ -41,6 +41,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
         netns_inode: None,
         network: Vec::new(),
         cgroups: Vec::new(),
+        vmm_id: None,
         dns: None,
         unikernel,
     };

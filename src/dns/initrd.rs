@@ -31,10 +31,16 @@ pub fn pod_files_archive(pod: &PodDns) -> Vec<u8> {
     archive.finish()
 }
 
-/// Writes `<state_dir>/initrd-with-pod-files.img`: `initrd`, zero padding to
-/// a 4-byte boundary, then the pod's files. Returns its path.
-pub fn write_pod_initrd(initrd: &Path, pod: &PodDns, state_dir: &Path) -> std::io::Result<PathBuf> {
-    let mut bytes = std::fs::read(initrd)?;
+/// Writes `<state_dir>/initrd-with-pod-files.img`: `initrd` (the image's,
+/// opened inside its rootfs), zero padding to a 4-byte boundary, then the
+/// pod's files. Returns its path.
+pub fn write_pod_initrd(
+    mut initrd: std::fs::File,
+    pod: &PodDns,
+    state_dir: &Path,
+) -> std::io::Result<PathBuf> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut initrd, &mut bytes)?;
     pad4(&mut bytes);
     bytes.extend_from_slice(&pod_files_archive(pod));
     let path = state_dir.join(POD_INITRD);
@@ -59,7 +65,7 @@ mod tests {
             hosts: None,
             hostname: Some(b"web-0\n".to_vec()),
         };
-        let out = write_pod_initrd(&initrd, &pod, &dir).unwrap();
+        let out = write_pod_initrd(std::fs::File::open(&initrd).unwrap(), &pod, &dir).unwrap();
         let bytes = std::fs::read(&out).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(&bytes[..8], b"12345\0\0\0");

@@ -5,7 +5,9 @@
 //!   kraftkit's `unikraft/export/v0/uknetdev`), an initrd unpacked as the root
 //!   by `vfs.fstab=[ "initrd0:/:extract:::" ]` (vfscore's
 //!   `source:target:driver:flags:opts:ukopts` entries), the environment in
-//!   `env.vars=[ … ]`.
+//!   `env.vars=[ … ]`, quoted the way ukargparse reads (single quotes and
+//!   backslashes), never with double quotes, so the whole line fits qemu's
+//!   configuration file and stays off the VMM's argv.
 //! - Before 0.16.1: `netdev.ipv4_addr= netdev.ipv4_gw_addr=
 //!   netdev.ipv4_subnet_mask=`, `vfs.rootfs=initrd`, and no environment.
 //!
@@ -48,13 +50,28 @@ fn current_args(boot: &BootInput<'_>) -> Vec<String> {
     }
     let mut args = vec![format!("netdev.ip={}", fields.join(":"))];
     if boot.initrd {
-        args.push("vfs.fstab=[ \"initrd0:/:extract:::\" ]".to_owned());
+        args.push("vfs.fstab=[ 'initrd0:/:extract:::' ]".to_owned());
     }
     if !boot.env.is_empty() {
-        let quoted: Vec<String> = boot.env.iter().map(|e| format!("\"{e}\"")).collect();
-        args.push(format!("env.vars=[ {} ]", quoted.join(" ")));
+        let escaped: Vec<String> = boot.env.iter().map(|e| escaped(e)).collect();
+        args.push(format!("env.vars=[ {} ]", escaped.join(" ")));
     }
     args
+}
+
+/// One word for Unikraft's argument parser (ukargparse): white space and
+/// single quotes escaped with a backslash, and no double quote, which
+/// would not survive qemu's configuration file (validated environment
+/// entries hold neither double quotes nor backslashes).
+fn escaped(entry: &str) -> String {
+    let mut word = String::with_capacity(entry.len());
+    for c in entry.chars() {
+        if c.is_whitespace() || c == '\'' {
+            word.push('\\');
+        }
+        word.push(c);
+    }
+    word
 }
 
 fn legacy_args(boot: &BootInput<'_>) -> Vec<String> {
@@ -100,6 +117,7 @@ mod tests {
     fn initrd_env_and_app_arguments() {
         let net = bridge();
         let env = ["PATH=/bin".to_owned(), "MSG=hello world".to_owned()];
+        assert_eq!(escaped("Q=it's a\tb"), "Q=it\\'s\\ a\\\tb");
         let boot = BootInput {
             initrd: true,
             env: &env,
@@ -109,8 +127,8 @@ mod tests {
         };
         assert_eq!(
             cmdline(&boot).unwrap(),
-            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0 vfs.fstab=[ \"initrd0:/:extract:::\" ] \
-             env.vars=[ \"PATH=/bin\" \"MSG=hello world\" ] -- /nginx -c /nginx/conf/nginx.conf"
+            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0 vfs.fstab=[ 'initrd0:/:extract:::' ] \
+             env.vars=[ PATH=/bin MSG=hello\\ world ] -- /nginx -c /nginx/conf/nginx.conf"
         );
     }
 

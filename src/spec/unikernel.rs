@@ -1,14 +1,16 @@
 //! What a unikernel bundle asks for, validated: guest kind, monitor (and
 //! that the kind runs on it), version, and the kernel/initrd/block image
-//! resolved safely inside the rootfs. Every refusal is one line that names
-//! the annotation and the value.
+//! opened inside the rootfs (and open to the confined VMM). The paths are
+//! kept as the image names them: the supervisor opens them again the same
+//! way when the VMM starts and hands the VMM descriptors. Every refusal is
+//! one line that names the annotation and the value.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::annotations::{self, UruncJsonError, UruncValues};
-use super::rootfs_path::{resolve_file, RootfsPathError};
+use super::rootfs_path::{open_for_vmm, Access, RootfsPathError};
 use crate::guest::caps::Rootfs;
 use crate::guest::version::{Version, VersionError};
 use crate::guest::GuestKind;
@@ -25,9 +27,9 @@ pub struct Unikernel {
     pub kind: GuestKind,
     /// Monitor that runs it.
     pub monitor: Monitor,
-    /// Kernel / unikernel binary, as a host path inside the rootfs.
+    /// Kernel / unikernel binary, as the image names it (inside the rootfs).
     pub kernel: PathBuf,
-    /// Initrd, as a host path inside the rootfs.
+    /// Initrd, as the image names it.
     pub initrd: Option<PathBuf>,
     /// Block image for the guest.
     #[serde(default)]
@@ -41,7 +43,7 @@ pub struct Unikernel {
 /// A block image the monitor attaches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
-    /// Host path inside the rootfs.
+    /// Path as the image names it (inside the rootfs).
     pub path: PathBuf,
     /// Where the guest mounts it (`com.urunc.unikernel.blkMntPoint`).
     pub mount_point: String,
@@ -86,9 +88,6 @@ pub enum UnikernelError {
     /// The block mount point could break the guest's configuration.
     #[error("block mount point {0:?} ({key}) must be an absolute path without spaces", key = annotations::BLK_MNT_POINT)]
     BadMountPoint(String),
-    /// Cloud Hypervisor's `--disk` splits its value at commas.
-    #[error("block image {0} ({key}) has a comma in its path, which cloud-hypervisor's --disk option cannot carry: rename it in the image, or use another hypervisor", key = annotations::BLOCK)]
-    CommaInDiskPath(String),
     /// The command line would break the monitor's argv.
     #[error("command line in {key} contains a control character", key = annotations::CMDLINE)]
     BadCmdline,
@@ -134,11 +133,11 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         }
     };
     let binary = get(annotations::BINARY).ok_or(UnikernelError::Missing(annotations::BINARY))?;
-    let kernel = resolve_file(rootfs, binary, "kernel")?;
+    let kernel = open_image_file(rootfs, binary, "kernel", Access::Read, monitor)?;
     let initrd = match get(annotations::INITRD) {
         Some(p) => {
             accepts(Rootfs::Initrd, "an initrd", annotations::INITRD)?;
-            Some(resolve_file(rootfs, p, "initrd")?)
+            Some(open_image_file(rootfs, p, "initrd", Access::Read, monitor)?)
         }
         None => None,
     };
@@ -146,7 +145,7 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         Some(p) => {
             accepts(Rootfs::Block, "a block device", annotations::BLOCK)?;
             Some(Block {
-                path: resolve_file(rootfs, p, "block image")?,
+                path: open_image_file(rootfs, p, "block image", Access::ReadWrite, monitor)?,
                 mount_point: get(annotations::BLK_MNT_POINT)
                     .unwrap_or(DEFAULT_BLOCK_MOUNT)
                     .to_owned(),
@@ -155,10 +154,6 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         None => None,
     };
     if let Some(b) = &block {
-        let path = b.path.display().to_string();
-        if monitor == Monitor::CloudHypervisor && path.contains(',') {
-            return Err(UnikernelError::CommaInDiskPath(path));
-        }
         let m = &b.mount_point;
         if !m.starts_with('/') || m.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(UnikernelError::BadMountPoint(m.clone()));
@@ -177,6 +172,37 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         cmdline,
         version: version.map(str::to_owned),
     })
+}
+
+/// Checks that the image's file opens inside the rootfs the way the
+/// supervisor will open it for the VMM, and keeps its in-image path.
+fn open_image_file(
+    rootfs: &Path,
+    path: &str,
+    what: &'static str,
+    access: Access,
+    monitor: Monitor,
+) -> Result<PathBuf, RootfsPathError> {
+    open_vmm_file(rootfs, path, what, access, monitor)?;
+    Ok(PathBuf::from(path))
+}
+
+/// Opens an image file for `monitor`. qemu takes a block image as a passed
+/// descriptor (`/dev/fdset`), so only its kernel and initrd, which it opens
+/// again through `/proc/self/fd`, must be open to an unprivileged user;
+/// other monitors open every file again.
+pub fn open_vmm_file(
+    rootfs: &Path,
+    path: &str,
+    what: &'static str,
+    access: Access,
+    monitor: Monitor,
+) -> Result<std::fs::File, RootfsPathError> {
+    if monitor == Monitor::Qemu && access == Access::ReadWrite {
+        super::rootfs_path::open_file(rootfs, path, what, access)
+    } else {
+        open_for_vmm(rootfs, path, what, access)
+    }
 }
 
 #[cfg(test)]
@@ -212,15 +238,18 @@ mod tests {
         let u = from_values(&values(&[]), &r.0).unwrap();
         assert_eq!(u.kind, GuestKind::Linux);
         assert_eq!(u.monitor, Monitor::Qemu);
-        assert_eq!(u.kernel, r.0.join("boot/vmlinux"));
-        assert_eq!(u.initrd, Some(r.0.join("boot/initrd.img")));
+        assert_eq!(u.kernel, PathBuf::from("/boot/vmlinux"));
+        assert_eq!(u.initrd, Some(PathBuf::from("/boot/initrd.img")));
         assert_eq!(u.cmdline, "init=/init");
     }
 
     #[test]
     fn other_kinds_on_their_monitors() {
+        use std::os::unix::fs::PermissionsExt;
         let r = rootfs("kinds");
         std::fs::write(r.0.join("disk.img"), b"d").unwrap();
+        let open_to_all = std::fs::Permissions::from_mode(0o666);
+        std::fs::set_permissions(r.0.join("disk.img"), open_to_all).unwrap();
         let u = from_values(&values(&[(HYPERVISOR, "firecracker")]), &r.0).unwrap();
         assert_eq!(u.monitor, Monitor::Firecracker);
         let mirage = [
@@ -236,7 +265,7 @@ mod tests {
         assert_eq!(
             u.block,
             Some(Block {
-                path: r.0.join("disk.img"),
+                path: PathBuf::from("/disk.img"),
                 mount_point: "/data".into()
             })
         );
@@ -252,20 +281,25 @@ mod tests {
     }
 
     #[test]
-    fn a_comma_in_a_disk_path_is_refused_for_cloud_hypervisor_only() {
-        let r = rootfs("comma");
-        std::fs::write(r.0.join("disk,1.img"), b"d").unwrap();
-        let on = |monitor| values(&[(HYPERVISOR, monitor), (INITRD, ""), (BLOCK, "/disk,1.img")]);
-        let e = from_values(&on("cloud-hypervisor"), &r.0).unwrap_err();
-        assert!(
-            matches!(&e, UnikernelError::CommaInDiskPath(p) if p.ends_with("disk,1.img")),
-            "{e}"
-        );
-        assert!(e.to_string().contains("--disk"), "{e}");
-        assert!(
-            from_values(&on("qemu"), &r.0).is_ok(),
-            "qemu escapes commas (,,)"
-        );
+    fn a_block_image_is_opened_read_write_and_other_monitors_need_it_open_to_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let r = rootfs("blockmode");
+        let disk = r.0.join("disk.img");
+        std::fs::write(&disk, b"d").unwrap();
+        std::fs::set_permissions(&disk, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let on = |kind, monitor| {
+            values(&[
+                (UNIKERNEL_TYPE, kind),
+                (HYPERVISOR, monitor),
+                (INITRD, ""),
+                (BLOCK, "/disk.img"),
+            ])
+        };
+        assert!(from_values(&on("linux", "qemu"), &r.0).is_ok());
+        let e = from_values(&on("linux", "firecracker"), &r.0).unwrap_err();
+        assert!(e.to_string().contains("readable and writable"), "{e}");
+        std::fs::set_permissions(&disk, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(from_values(&on("linux", "firecracker"), &r.0).is_ok());
     }
 
     #[test]

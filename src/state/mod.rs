@@ -7,6 +7,7 @@ pub mod process;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,11 @@ pub use process::ProcessRef;
 /// own containers directly under the same root).
 const UKRUN_SUBDIR: &str = ".ukrun";
 const STATE_FILE: &str = "state.json";
+/// A container's directory: only root enters it (its state records the
+/// VMM's command and the pod's wiring; its sockets control the container).
+const PRIVATE_DIR: u32 = 0o700;
+/// The state file: only root reads it.
+const PRIVATE_FILE: u32 = 0o600;
 
 /// Where a container is in its life, as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +70,9 @@ pub struct ContainerState {
     pub network: Vec<NetStep>,
     /// cgroup directories the supervisor created.
     pub cgroups: Vec<PathBuf>,
+    /// The user and group id leased to the VMM (see [`crate::jail::ids`]).
+    #[serde(default)]
+    pub vmm_id: Option<u32>,
     /// How the pod's DNS reaches the guest, as the supervisor decided it
     /// (absent before it has; `ukrun doctor` reports it).
     #[serde(default)]
@@ -175,8 +184,13 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(&self.base).map_err(io)?;
-        match std::fs::create_dir(&dir) {
-            Ok(()) => Ok(dir),
+        match std::fs::DirBuilder::new().mode(PRIVATE_DIR).create(&dir) {
+            Ok(()) => {
+                // The umask may have taken bits away; none may be added.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(PRIVATE_DIR))
+                    .map_err(io)?;
+                Ok(dir)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(StateError::Exists(id.to_owned()))
             }
@@ -214,7 +228,13 @@ impl Store {
         };
         let tmp = dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
         let json = serde_json::to_vec_pretty(state).expect("state serializes");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(PRIVATE_FILE)
+            .open(&tmp)
+            .map_err(io)?;
         file.write_all(&json)
             .and_then(|_| file.sync_all())
             .map_err(io)?;
@@ -287,6 +307,7 @@ mod tests {
                 cmdline: String::new(),
                 version: None,
             },
+            vmm_id: None,
         }
     }
 
@@ -311,6 +332,9 @@ mod tests {
         let s = sample("c1");
         store.save(&s).unwrap();
         assert!(store.owns("c1"));
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.dir("c1").unwrap()), 0o700);
+        assert_eq!(mode(store.dir("c1").unwrap().join(STATE_FILE)), 0o600);
         assert_eq!(store.load("c1").unwrap(), s);
         store.remove("c1").unwrap();
         store.remove("c1").unwrap();

@@ -3,6 +3,9 @@
 //! supervisor on exit, by a failed `create`, and by `delete` after a crash;
 //! every part is idempotent.
 
+use std::path::Path;
+
+use crate::jail::ids;
 use crate::net::apply;
 use crate::net::netns;
 use crate::net::steps::NetStep;
@@ -63,7 +66,15 @@ pub fn teardown(store: &Store, state: &ContainerState) -> Vec<String> {
     let mut problems = undo_network_from_outside(state);
     problems.extend(cgroup::remove(&state.cgroups));
     release_netns(store, state);
+    release_vmm_id(store, state);
     problems
+}
+
+/// Gives the VMM's user id back (if the container still holds it).
+pub fn release_vmm_id(store: &Store, state: &ContainerState) {
+    if let (Some(id), Ok(dir)) = (state.vmm_id, store.dir(&state.id)) {
+        ids::Leases::new(Path::new(ids::LEASE_DIR), Default::default()).release(id, &dir);
+    }
 }
 
 /// Forgets `state`'s container as its pod netns's owner (if it still is).

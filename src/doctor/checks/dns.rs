@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::Input;
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DnsPlan, GuestDnsFacts};
+use crate::dns::initrd::POD_INITRD;
 use crate::dns::pod_dns::PodDns;
 use crate::doctor::check::{Check, Verdict};
 use crate::doctor::read::dns::{DnsProbe, DnsQuery};
@@ -321,17 +322,24 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
     let (expected, missing) = match &plan.delivery {
         Delivery::None(_) => return None,
         Delivery::Files => {
-            let initrd = c.state.unikernel.initrd.as_ref()?.display().to_string();
-            let ok =
-                initrd.starts_with(&c.state_dir.display().to_string()) && argv.contains(&initrd);
+            let ours = c.state_dir.join(POD_INITRD);
+            let ok = c.vmm_initrd.as_deref() == Some(ours.as_path());
             (
-                format!("the VMM loads {initrd} (the initrd with the pod's files)"),
-                (!ok).then_some(initrd),
+                format!(
+                    "the VMM loads {} (the initrd with the pod's files)",
+                    ours.display()
+                ),
+                (!ok).then(|| ours.display().to_string()),
             )
         }
         Delivery::BootArgs | Delivery::Relay { .. } => {
-            // Addresses in the argv, whatever the guest's syntax around them.
-            let joined = argv.join(" ");
+            // Addresses in the argv and the handed configuration, whatever
+            // the guest's syntax around them.
+            let joined = format!(
+                "{} {}",
+                argv.join(" "),
+                c.vmm_config.as_deref().unwrap_or("")
+            );
             let addresses: Vec<&str> = joined
                 .split(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .collect();
@@ -366,7 +374,7 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
         expected,
         match &missing {
             None => "as planned".to_owned(),
-            Some(m) => format!("{m} missing from the VMM's argv"),
+            Some(m) => format!("{m} missing from the VMM's argv and configuration"),
         },
         "the guest was launched without the pod's DNS: report this ukrun bug with the container's state.json",
     ))
