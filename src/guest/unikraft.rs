@@ -13,7 +13,7 @@
 //!
 //! urunc (pkg/unikontainers/unikernels/unikraft.go) switches on the same version.
 
-use super::boot::{cidr, gateway, with_app_args, BootError, BootInput};
+use super::boot::{cidr, gateway, words, BootError, BootInput};
 use super::version::Version;
 use super::GuestKind;
 use crate::net::netmask;
@@ -32,7 +32,18 @@ pub fn cmdline(boot: &BootInput<'_>) -> Result<String, BootError> {
     } else {
         legacy_args(boot)
     };
-    Ok(with_app_args(args, boot.image_cmdline))
+    Ok(with_separator(args, boot.image_cmdline))
+}
+
+/// Library parameters, `--`, then the application's arguments. Unikraft
+/// reads library parameters only when a `--` follows them (without it,
+/// `netdev.ip=` reaches the application and the NIC falls back to DHCP),
+/// so the `--` is always there; and nothing in the image's command line,
+/// which comes after it, is read as a library parameter.
+fn with_separator(mut args: Vec<String>, app_args: &str) -> String {
+    args.push("--".to_owned());
+    args.push(app_args.trim().to_owned());
+    words(args)
 }
 
 fn current_args(boot: &BootInput<'_>) -> Vec<String> {
@@ -97,11 +108,11 @@ mod tests {
         let (b, c) = (bridge(), calico());
         assert_eq!(
             cmdline(&input(&b, NS1)).unwrap(),
-            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0"
+            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0 --"
         );
         assert_eq!(
             cmdline(&input(&c, NS2)).unwrap(),
-            "netdev.ip=10.88.0.5/32:169.254.1.1:10.96.0.10:10.96.0.11:web-0"
+            "netdev.ip=10.88.0.5/32:169.254.1.1:10.96.0.10:10.96.0.11:web-0 --"
         );
         let anonymous = BootInput {
             hostname: None,
@@ -109,7 +120,16 @@ mod tests {
         };
         assert_eq!(
             cmdline(&anonymous).unwrap(),
-            "netdev.ip=10.88.0.5/24:10.88.0.1"
+            "netdev.ip=10.88.0.5/24:10.88.0.1 --"
+        );
+        let smuggler = BootInput {
+            image_cmdline: "netdev.ip=192.0.2.9/8 -- app",
+            ..anonymous
+        };
+        assert_eq!(
+            cmdline(&smuggler).unwrap(),
+            "netdev.ip=10.88.0.5/24:10.88.0.1 -- netdev.ip=192.0.2.9/8 -- app",
+            "the image's words come after ukrun's `--`: the application's arguments"
         );
     }
 
