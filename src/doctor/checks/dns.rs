@@ -359,12 +359,19 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
             )
         }
     };
-    if argv.is_empty() {
+    let not_live = if argv.is_empty() {
+        Some("the VMM has not been launched")
+    } else if !c.vmm_alive {
+        Some("no live VMM to read its configuration from")
+    } else {
+        None
+    };
+    if let Some(found) = not_live {
         return Some(Check::new(
             name,
             Verdict::Warn,
             expected,
-            "the VMM has not been launched",
+            found,
             "not checked: see runtime.vmm",
         ));
     }

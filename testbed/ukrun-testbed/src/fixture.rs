@@ -142,6 +142,16 @@ impl Fixture {
         })
     }
 
+    /// The configuration container `id`'s live VMM was handed (qemu's
+    /// `-readconfig`: kernel, initrd and the guest's command line).
+    pub fn vmm_config(&self, id: &str) -> Result<String> {
+        let vmm = self.runtime.recorded_pid(id, "vmm")?;
+        Ok(std::fs::read_to_string(format!(
+            "/proc/{vmm}/fd/{}",
+            ukrun::jail::fds::CONFIG
+        ))?)
+    }
+
     /// ukrun and qemu processes that belong to this fixture.
     pub fn processes(&self) -> Vec<String> {
         let marks = [
