@@ -9,7 +9,7 @@ use anyhow::{ensure, Result};
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::guest::PAGE_TEXT;
 use ukrun_testbed::topology::{Shape, POD_IP};
-use ukrun_testbed::{procs, sidecar, wait};
+use ukrun_testbed::{netstate, procs, sidecar, wait};
 
 /// A guest fixture driven by this build's ukrun binary.
 fn fixture(tag: &str, shape: Shape) -> Result<Fixture> {
@@ -244,6 +244,46 @@ fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
         "a new container in the same pod netns serves"
     );
     Ok(())
+}
+
+/// A pod sandbox recreated after a crash gets a new netns at the same path:
+/// the late delete of the killed container must undo nothing in it, where
+/// another container wired another guest.
+#[test]
+fn delete_of_a_killed_container_leaves_a_recreated_pod_netns_alone() -> Result<()> {
+    let shape = Shape::Bridge { mtu: 1500 };
+    let mut fx = fixture("rn", shape)?;
+    kill_supervisor(&fx, "g1")?;
+    // Held open, the old namespace keeps its inode: the new one gets another.
+    let old = std::fs::File::open(fx.topo.pod_netns().path())?;
+    fx.topo.rebuild(shape)?;
+    drop(old);
+    let before = fx.settled_view()?;
+    fx.create("g2")?;
+    fx.start("g2")?;
+    fx.wait_ready("g2")?;
+    ensure!(fx.fetch_from_node()?.contains(PAGE_TEXT), "g2 serves");
+    let wired = fx.topo.pod_network_view()?;
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    ensure!(
+        !fx.runtime.leftover_state().contains(&"g1".to_owned()),
+        "g1's state is gone"
+    );
+    let lines = |view: String| view.lines().map(str::to_owned).collect::<Vec<_>>();
+    let changed = netstate::diff(&lines(wired), &lines(fx.topo.pod_network_view()?));
+    ensure!(
+        changed.is_empty(),
+        "deleting g1 changed the new pod netns:\n{}",
+        changed.join("\n")
+    );
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(
+        log.contains("is not the one container g1 was wired in"),
+        "delete says why it undid nothing: {log}"
+    );
+    ensure!(fx.fetch_from_node()?.contains(PAGE_TEXT), "g2 still serves");
+    fx.delete_and_check("g2", &before)
 }
 
 /// Creates and starts `id`, then kills its supervisor with SIGKILL and

@@ -2,6 +2,8 @@
 //! JSON record written atomically, so every command (and a crashed
 //! supervisor's successor) sees either the old or the new state.
 
+pub mod netns_id;
+pub mod netns_lock;
 pub mod netns_owner;
 pub mod process;
 
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::dns::delivery::DnsPlan;
 use crate::net::steps::NetStep;
 use crate::spec::Unikernel;
+use netns_id::NetnsId;
 pub use process::ProcessRef;
 
 /// Subdirectory of `--root` that holds ukrun's containers (runc keeps its
@@ -60,6 +63,10 @@ pub struct ContainerState {
     /// owner (see [`netns_owner`]).
     #[serde(default)]
     pub netns_inode: Option<u64>,
+    /// Its cookie: with the inode, what tells it from a namespace made
+    /// later at the same path (see [`netns_id`]).
+    #[serde(default)]
+    pub netns_cookie: Option<u64>,
     /// Network changes applied in the pod netns, in order (undone in reverse).
     pub network: Vec<NetStep>,
     /// cgroup directories the supervisor created.
@@ -98,6 +105,20 @@ impl Status {
 }
 
 impl ContainerState {
+    /// The pod netns the network steps were applied in, as recorded.
+    pub fn wired_netns(&self) -> Option<NetnsId> {
+        self.netns_inode.map(|inode| NetnsId {
+            inode,
+            cookie: self.netns_cookie,
+        })
+    }
+
+    /// Records the pod netns the network steps are applied in.
+    pub fn set_wired_netns(&mut self, netns: NetnsId) {
+        self.netns_inode = Some(netns.inode);
+        self.netns_cookie = netns.cookie;
+    }
+
     /// The status runc would report: recorded stage, unless the supervisor died.
     pub fn status(&self) -> Status {
         let alive = self.supervisor.is_some_and(|p| p.is_alive());
@@ -275,6 +296,7 @@ mod tests {
             vmm_argv: vec![],
             netns: None,
             netns_inode: None,
+            netns_cookie: None,
             network: vec![],
             cgroups: vec![],
             dns: None,

@@ -195,7 +195,7 @@ impl Supervisor {
             match start_services(ctx, &mut state, &state_dir, &inputs, &guest) {
                 Ok(started) => started,
                 Err(e) => {
-                    teardown::undo_network(&handle, &state.network).await;
+                    teardown::undo_own_network(&ctx.store, &handle, &mut state, &ctx.logger).await;
                     return Err(e);
                 }
             };
@@ -215,14 +215,11 @@ impl Supervisor {
     }
 
     /// Closes the forwarders, undoes the network and removes the control socket.
-    async fn finish(&self, ctx: &Context) {
+    async fn finish(&mut self, ctx: &Context) {
         self.forwarders
             .iter()
             .for_each(tokio::task::JoinHandle::abort);
-        for problem in teardown::undo_network(&self.handle, &self.state.network).await {
-            ctx.logger.error(&problem);
-        }
-        teardown::release_netns(&ctx.store, &self.state);
+        teardown::undo_own_network(&ctx.store, &self.handle, &mut self.state, &ctx.logger).await;
         let _ = std::fs::remove_file(self.state_dir.join(CONTROL_SOCKET));
     }
 }
@@ -313,8 +310,9 @@ fn start_relay(
     Ok(tokio::spawn(relay.serve(config)))
 }
 
-/// Observes, plans and applies the network, recording each step before it
-/// is applied; on failure, undoes what was applied.
+/// Observes, plans and applies the network, holding the pod netns's lock
+/// and recording each step before it is applied; on failure, undoes what
+/// was applied.
 async fn wire_network(
     ctx: &Context,
     state: &mut ContainerState,
@@ -322,7 +320,7 @@ async fn wire_network(
 ) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
     tokio::spawn(conn);
-    predecessor::take_over(ctx, state, &handle).await?;
+    let lock = predecessor::take_over(ctx, state, &handle).await?;
     let pod = observe::observe(&handle).await.map_err(|e| e.to_string())?;
     forward::check_ipv4_loopback_free(&wiring.localhost_ports).map_err(|e| e.to_string())?;
     let net_plan = plan::plan(wiring, &pod, &state.id);
@@ -339,8 +337,7 @@ async fn wire_network(
                 ctx.store.save(state).map_err(|e| e.to_string())?;
             }
             Err(e) => {
-                teardown::undo_network(&handle, &state.network).await;
-                state.network.clear();
+                teardown::undo_here(&handle, state, &lock, &ctx.logger).await;
                 let _ = ctx.store.save(state);
                 return Err(format!("cannot set up the pod network: {e}"));
             }
