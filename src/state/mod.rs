@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::dns::delivery::DnsPlan;
+use crate::net::journal::Journal;
 use crate::net::steps::NetStep;
 use crate::spec::Unikernel;
 use netns_id::NetnsId;
@@ -258,6 +259,26 @@ impl Store {
                 source,
             }),
         }
+    }
+}
+
+/// A container's state as the journal of its network steps: each save
+/// writes the state file, so that `delete` (or a successor) finds every
+/// step that may have changed the pod netns.
+pub struct StateJournal<'a> {
+    /// Where the state is saved.
+    pub store: &'a Store,
+    /// The state whose `network` records the steps.
+    pub state: &'a mut ContainerState,
+}
+
+impl Journal for StateJournal<'_> {
+    fn steps(&mut self) -> &mut Vec<NetStep> {
+        &mut self.state.network
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        self.store.save(self.state).map_err(|e| e.to_string())
     }
 }
 

@@ -34,9 +34,9 @@ use crate::dns::initrd::write_pod_initrd;
 use crate::log::Logger;
 use crate::names::Named;
 use crate::net::dns_relay::{Relay, RelayConfig};
-use crate::net::{apply, forward, observe, plan};
+use crate::net::{forward, journal, observe, plan};
 use crate::spec::Bundle;
-use crate::state::{ContainerState, ProcessRef, Stage, Store};
+use crate::state::{ContainerState, ProcessRef, Stage, StateJournal, Store};
 use crate::vmm::input::TapAccess;
 use control::{Request, CONTROL_SOCKET};
 use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
@@ -326,25 +326,21 @@ async fn wire_network(
     let net_plan = plan::plan(wiring, &pod, &state.id);
     ctx.logger
         .debug(&format!("pod interface {pod:?}; plan {net_plan:?}"));
-    let mut tap = None;
-    for step in net_plan.steps {
-        state.network.push(step);
-        ctx.store.save(state).map_err(|e| e.to_string())?;
-        let recorded = state.network.last_mut().expect("just pushed");
-        match apply::apply(&handle, recorded).await {
-            Ok(fd) => {
-                tap = tap.or(fd);
-                ctx.store.save(state).map_err(|e| e.to_string())?;
-            }
-            Err(e) => {
-                teardown::undo_here(&handle, state, &lock, &ctx.logger).await;
-                let _ = ctx.store.save(state);
-                return Err(format!("cannot set up the pod network: {e}"));
-            }
+    let mut journal = StateJournal {
+        store: &ctx.store,
+        state: &mut *state,
+    };
+    let applied = journal::apply_all(&handle, net_plan.steps, &mut journal)
+        .await
+        .and_then(|tap| tap.ok_or_else(|| "the network plan created no tap".to_owned()));
+    match applied {
+        Ok(tap) => Ok((handle, tap, net_plan.guest)),
+        Err(e) => {
+            teardown::undo_here(&handle, state, &lock, &ctx.logger).await;
+            let _ = ctx.store.save(state);
+            Err(format!("cannot set up the pod network: {e}"))
         }
     }
-    let tap = tap.ok_or("the network plan created no tap")?;
-    Ok((handle, tap, net_plan.guest))
 }
 
 impl Supervisor {
