@@ -60,8 +60,8 @@ pub struct ContainerState {
     pub vmm_argv: Vec<String>,
     /// The pod network namespace.
     pub netns: Option<PathBuf>,
-    /// Its inode, under which the container is recorded as the namespace's
-    /// owner (see [`netns_owner`]).
+    /// Its inode: the key of the namespace's lock and owner record (see
+    /// [`netns_owner`]), recorded before the container takes either.
     #[serde(default)]
     pub netns_inode: Option<u64>,
     /// Its cookie: with the inode, what tells it from a namespace made

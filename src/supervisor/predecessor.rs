@@ -26,6 +26,11 @@ pub async fn take_over(
 ) -> Result<NetnsLock, String> {
     let here = NetnsId::current()
         .map_err(|e| format!("cannot identify the pod network namespace: {e}"))?;
+    // Recorded first: a create killed from here on is torn down under
+    // this namespace's lock, which removes what the lock and the owner
+    // record left.
+    state.set_wired_netns(here);
+    ctx.store.save(state).map_err(|e| e.to_string())?;
     let owners = ctx.store.netns_owners();
     let lock = owners
         .lock(here.inode)
@@ -33,8 +38,6 @@ pub async fn take_over(
     if let Some(previous) = owners.owner(here.inode).filter(|p| *p != state.id) {
         undo_predecessor(ctx, handle, &previous, &lock).await?;
     }
-    state.set_wired_netns(here);
-    ctx.store.save(state).map_err(|e| e.to_string())?;
     owners
         .set(here.inode, &state.id, &lock)
         .map_err(|e| format!("cannot record the pod network namespace's owner: {e}"))?;
