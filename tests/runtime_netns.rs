@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::guest::PAGE_TEXT;
 use ukrun_testbed::topology::{Shape, POD_IP};
@@ -371,6 +371,47 @@ fn exec_is_refused_at_once_and_unknown_ids_go_to_runc() -> Result<()> {
     let features: serde_json::Value =
         serde_json::from_slice(&fx.runtime.run(&["features"])?.stdout)?;
     assert!(features["ociVersionMax"].is_string());
+    Ok(())
+}
+
+/// What the pod netns held before ukrun came stays when a step finds it
+/// taken: a traffic shaper's ingress qdisc on the pod interface fails a
+/// tc-mode create, the kernel's local rule moved by someone else fails a
+/// routed one, and both are as they were after.
+#[test]
+fn a_step_that_finds_its_object_taken_leaves_that_object_alone() -> Result<()> {
+    let cases: [(&str, &str, &[&[&str]], &str); 2] = [
+        (
+            "tq",
+            "tc",
+            &[&["tc", "qdisc", "add", "dev", "eth0", "ingress"]],
+            "eth0 already has an ingress qdisc",
+        ),
+        (
+            "tr",
+            "routed",
+            &[
+                &["ip", "rule", "add", "pref", "50", "lookup", "local"],
+                &["ip", "rule", "del", "pref", "0"],
+            ],
+            "no `lookup local` rule at priority 0",
+        ),
+    ];
+    for (tag, mode, taken, expect) in cases {
+        let fx = fixture(tag, Shape::Bridge { mtu: 1500 })?;
+        fx.bundle
+            .edit(|c| c["annotations"]["ukrun.dev/network-mode"] = mode.into())?;
+        for command in taken {
+            fx.topo.pod_netns().run(command[0], &command[1..])?;
+        }
+        let before = fx.settled_view()?;
+        let out = fx.runtime.create(&fx.bundle.dir, "g1")?;
+        ensure!(!out.status.success(), "{mode}: create fails");
+        let error = fx.runtime.last_error();
+        ensure!(error.contains(expect), "{mode}: create says why: {error}");
+        fx.assert_nothing_left(&before)
+            .with_context(|| format!("{mode} mode"))?;
+    }
     Ok(())
 }
 

@@ -79,7 +79,9 @@ pub async fn observe(handle: &Handle, step: &mut NetStep) -> Result<(), ApplyErr
 }
 
 /// Applies one step (after [`observe`]); a `Tap` step returns the
-/// descriptor that keeps it alive.
+/// descriptor that keeps it alive. A step that fails changed nothing
+/// (each is one netlink request, one nft transaction or one write, or
+/// takes back its first part), so what it found taken is never undone.
 pub async fn apply(handle: &Handle, step: &NetStep) -> Result<Option<OwnedFd>, ApplyError> {
     let what = step.describe();
     let fail = |e: rtnetlink::Error| ApplyError::Netlink {
@@ -150,20 +152,28 @@ pub async fn apply(handle: &Handle, step: &NetStep) -> Result<Option<OwnedFd>, A
         NetStep::LocalRule { from, to } => {
             let mut req = handle.rule().add();
             *req.message_mut() = rule_message(&local_rule(*to));
-            match req.execute().await {
-                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                other => other.map_err(fail)?,
-            }
-            match handle
+            let added = match req.execute().await {
+                Err(e) if errno(&e) == Some(libc::EEXIST) => false,
+                other => other.map(|()| true).map_err(fail)?,
+            };
+            let moved = handle
                 .rule()
                 .del(rule_message(&local_rule(*from)))
                 .execute()
-                .await
-            {
-                Err(e) if errno(&e) == Some(libc::ENOENT) => {
-                    return Err(ApplyError::LocalRuleMoved(*from))
+                .await;
+            if let Err(e) = moved {
+                // A step that fails leaves nothing: the rule added is removed.
+                if added {
+                    let _ = handle
+                        .rule()
+                        .del(rule_message(&local_rule(*to)))
+                        .execute()
+                        .await;
                 }
-                other => other.map_err(fail)?,
+                return Err(match errno(&e) {
+                    Some(libc::ENOENT) => ApplyError::LocalRuleMoved(*from),
+                    _ => fail(e),
+                });
             }
         }
         NetStep::Nftables { ruleset, .. } => nft::load(ruleset)?,

@@ -19,8 +19,9 @@ pub trait Journal {
 }
 
 /// Observes, records, saves and applies each of `steps` in order; returns
-/// the tap's descriptor. Stops at the first failure: what was applied (and
-/// the failed step) stays recorded for undo.
+/// the tap's descriptor. Stops at the first failure: what was applied
+/// stays recorded for undo, the failed step (which changed nothing) does
+/// not.
 pub async fn apply_all(
     handle: &Handle,
     steps: Vec<NetStep>,
@@ -33,10 +34,15 @@ pub async fn apply_all(
             .map_err(|e| e.to_string())?;
         journal.steps().push(step.clone());
         journal.save()?;
-        let fd = apply::apply(handle, &step)
-            .await
-            .map_err(|e| e.to_string())?;
-        tap = tap.or(fd);
+        match apply::apply(handle, &step).await {
+            Ok(fd) => tap = tap.or(fd),
+            Err(e) => {
+                // It changed nothing: undoing it would remove what it found.
+                journal.steps().pop();
+                journal.save()?;
+                return Err(e.to_string());
+            }
+        }
     }
     Ok(tap)
 }
