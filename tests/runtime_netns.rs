@@ -286,6 +286,51 @@ fn delete_of_a_killed_container_leaves_a_recreated_pod_netns_alone() -> Result<(
     fx.delete_and_check("g2", &before)
 }
 
+/// The kernel gives a freed namespace's inode to the next namespace: a pod
+/// netns recreated with the inode of the killed container's is still
+/// another namespace (its cookie tells), and the late delete leaves what
+/// its CNI set alone. Which inode the kernel gives cannot be chosen, so the
+/// killed container's record is moved to the new inode, as reuse leaves it.
+#[test]
+fn delete_of_a_killed_container_leaves_a_netns_that_reuses_its_inode_alone() -> Result<()> {
+    let shape = Shape::Bridge { mtu: 1500 };
+    let mut fx = fixture("ri", shape)?;
+    kill_supervisor(&fx, "g1")?;
+    let old = procs::netns_inode(fx.topo.pod_netns().path())?;
+    fx.topo.rebuild(shape)?;
+    let new = procs::netns_inode(fx.topo.pod_netns().path())?;
+    as_if_reused(&fx, "g1", old, new)?;
+    fx.topo
+        .pod_netns()
+        .run("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+    let before = fx.settled_view()?;
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)?;
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(
+        log.contains("is not the one container g1 was wired in"),
+        "delete says why it undid nothing: {log}"
+    );
+    Ok(())
+}
+
+/// Moves container `id`'s record of its pod netns (state and owner record)
+/// from inode `old` to `new`, keeping the recorded cookie.
+fn as_if_reused(fx: &Fixture, id: &str, old: u64, new: u64) -> Result<()> {
+    let root = fx.runtime.dir.join("root/.ukrun");
+    let path = root.join(id).join("state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    ensure!(state["netns_cookie"].is_u64(), "{id} recorded a cookie");
+    state["netns_inode"] = new.into();
+    std::fs::write(&path, serde_json::to_vec(&state)?)?;
+    std::fs::rename(
+        root.join(format!("@netns/{old}")),
+        root.join(format!("@netns/{new}")),
+    )?;
+    Ok(())
+}
+
 /// Creates and starts `id`, then kills its supervisor with SIGKILL and
 /// waits until the VMM died with it: the pod netns keeps what it wired.
 fn kill_supervisor(fx: &Fixture, id: &str) -> Result<()> {
