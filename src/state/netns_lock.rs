@@ -34,7 +34,12 @@ impl NetnsLock {
     pub(super) fn acquire(dir: &Path, inode: u64) -> io::Result<Self> {
         let path = dir.join(format!("{inode}.lock"));
         for _ in 0..ATTEMPTS {
-            std::fs::create_dir_all(dir)?;
+            match std::fs::create_dir_all(dir) {
+                // The last holder removed the directory between mkdir's
+                // "exists" and the check that it is one.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                made => made?,
+            }
             let file = match OpenOptions::new()
                 .create(true)
                 .truncate(false)
