@@ -39,6 +39,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
         vmm_argv: Vec::new(),
         netns: None,
         netns_inode: None,
+        netns_cookie: None,
         network: Vec::new(),
         cgroups: Vec::new(),
         vmm_id: None,
@@ -59,9 +60,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
     if let Err(reason) = supervisor::wait_ready(sync) {
         let _ = child.wait();
         let recorded = g.store.load(&args.id).unwrap_or(state);
-        for problem in teardown::teardown(&g.store, &recorded) {
-            g.logger.error(&problem);
-        }
+        teardown::teardown(&g.store, &recorded, &g.logger);
         let _ = g.store.remove(&args.id);
         return Err(reason);
     }

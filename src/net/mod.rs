@@ -6,6 +6,7 @@ pub mod apply;
 pub mod destroyed;
 pub mod dns_relay;
 pub mod forward;
+pub mod journal;
 pub mod netns;
 pub mod nft;
 pub mod observe;

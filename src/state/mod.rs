@@ -2,6 +2,8 @@
 //! JSON record written atomically, so every command (and a crashed
 //! supervisor's successor) sees either the old or the new state.
 
+pub mod netns_id;
+pub mod netns_lock;
 pub mod netns_owner;
 pub mod process;
 
@@ -13,8 +15,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::dns::delivery::DnsPlan;
+use crate::net::journal::Journal;
 use crate::net::steps::NetStep;
 use crate::spec::Unikernel;
+use netns_id::NetnsId;
 pub use process::ProcessRef;
 
 /// Subdirectory of `--root` that holds ukrun's containers (runc keeps its
@@ -62,10 +66,14 @@ pub struct ContainerState {
     pub vmm_argv: Vec<String>,
     /// The pod network namespace.
     pub netns: Option<PathBuf>,
-    /// Its inode, under which the container is recorded as the namespace's
-    /// owner (see [`netns_owner`]).
+    /// Its inode: the key of the namespace's lock and owner record (see
+    /// [`netns_owner`]), recorded before the container takes either.
     #[serde(default)]
     pub netns_inode: Option<u64>,
+    /// Its cookie: with the inode, what tells it from a namespace made
+    /// later at the same path (see [`netns_id`]).
+    #[serde(default)]
+    pub netns_cookie: Option<u64>,
     /// Network changes applied in the pod netns, in order (undone in reverse).
     pub network: Vec<NetStep>,
     /// cgroup directories the supervisor created.
@@ -107,6 +115,20 @@ impl Status {
 }
 
 impl ContainerState {
+    /// The pod netns the network steps were applied in, as recorded.
+    pub fn wired_netns(&self) -> Option<NetnsId> {
+        self.netns_inode.map(|inode| NetnsId {
+            inode,
+            cookie: self.netns_cookie,
+        })
+    }
+
+    /// Records the pod netns the network steps are applied in.
+    pub fn set_wired_netns(&mut self, netns: NetnsId) {
+        self.netns_inode = Some(netns.inode);
+        self.netns_cookie = netns.cookie;
+    }
+
     /// The status runc would report: recorded stage, unless the supervisor died.
     pub fn status(&self) -> Status {
         let alive = self.supervisor.is_some_and(|p| p.is_alive());
@@ -260,6 +282,26 @@ impl Store {
     }
 }
 
+/// A container's state as the journal of its network steps: each save
+/// writes the state file, so that `delete` (or a successor) finds every
+/// step that may have changed the pod netns.
+pub struct StateJournal<'a> {
+    /// Where the state is saved.
+    pub store: &'a Store,
+    /// The state whose `network` records the steps.
+    pub state: &'a mut ContainerState,
+}
+
+impl Journal for StateJournal<'_> {
+    fn steps(&mut self) -> &mut Vec<NetStep> {
+        &mut self.state.network
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        self.store.save(self.state).map_err(|e| e.to_string())
+    }
+}
+
 /// runc's rule for ids: `^[\w+-.]+$`, and never `.` or `..`.
 fn validate_id(id: &str) -> Result<(), StateError> {
     let ok = !id.is_empty()
@@ -295,6 +337,7 @@ mod tests {
             vmm_argv: vec![],
             netns: None,
             netns_inode: None,
+            netns_cookie: None,
             network: vec![],
             cgroups: vec![],
             dns: None,

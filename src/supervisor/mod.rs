@@ -38,11 +38,11 @@ use crate::jail::layout::Needs;
 use crate::log::Logger;
 use crate::names::Named;
 use crate::net::dns_relay::{Relay, RelayConfig};
-use crate::net::{apply, forward, observe, plan};
+use crate::net::{forward, journal, observe, plan};
 use crate::spec::rootfs_path::Access;
 use crate::spec::unikernel::open_vmm_file;
 use crate::spec::Bundle;
-use crate::state::{ContainerState, ProcessRef, Stage, Store};
+use crate::state::{ContainerState, ProcessRef, Stage, StateJournal, Store};
 use crate::vmm::input::TapAccess;
 use control::{Request, CONTROL_SOCKET};
 use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
@@ -207,7 +207,7 @@ impl Supervisor {
             match start_services(ctx, &state, &state_dir, &inputs, &guest) {
                 Ok(started) => started,
                 Err(e) => {
-                    teardown::undo_network(&handle, &state.network).await;
+                    teardown::undo_own_network(&ctx.store, &handle, &mut state, &ctx.logger).await;
                     return Err(e);
                 }
             };
@@ -228,14 +228,11 @@ impl Supervisor {
     }
 
     /// Closes the forwarders, undoes the network and removes the control socket.
-    async fn finish(&self, ctx: &Context) {
+    async fn finish(&mut self, ctx: &Context) {
         self.forwarders
             .iter()
             .for_each(tokio::task::JoinHandle::abort);
-        for problem in teardown::undo_network(&self.handle, &self.state.network).await {
-            ctx.logger.error(&problem);
-        }
-        teardown::release_netns(&ctx.store, &self.state);
+        teardown::undo_own_network(&ctx.store, &self.handle, &mut self.state, &ctx.logger).await;
         teardown::release_vmm_id(&ctx.store, &self.state);
         let _ = std::fs::remove_file(self.state_dir.join(CONTROL_SOCKET));
     }
@@ -344,8 +341,9 @@ fn start_relay(
     Ok(tokio::spawn(relay.serve(config)))
 }
 
-/// Observes, plans and applies the network, recording each step before it
-/// is applied; on failure, undoes what was applied.
+/// Observes, plans and applies the network, holding the pod netns's lock
+/// and recording each step before it is applied; on failure, undoes what
+/// was applied.
 async fn wire_network(
     ctx: &Context,
     state: &mut ContainerState,
@@ -353,32 +351,27 @@ async fn wire_network(
 ) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
     tokio::spawn(conn);
-    predecessor::take_over(ctx, state, &handle).await?;
+    let lock = predecessor::take_over(ctx, state, &handle).await?;
     let pod = observe::observe(&handle).await.map_err(|e| e.to_string())?;
     forward::check_ipv4_loopback_free(&wiring.localhost_ports).map_err(|e| e.to_string())?;
     let net_plan = plan::plan(wiring, &pod, &state.id);
     ctx.logger
         .debug(&format!("pod interface {pod:?}; plan {net_plan:?}"));
-    let mut tap = None;
-    for step in net_plan.steps {
-        state.network.push(step);
-        ctx.store.save(state).map_err(|e| e.to_string())?;
-        let recorded = state.network.last_mut().expect("just pushed");
-        match apply::apply(&handle, recorded).await {
-            Ok(fd) => {
-                tap = tap.or(fd);
-                ctx.store.save(state).map_err(|e| e.to_string())?;
-            }
-            Err(e) => {
-                teardown::undo_network(&handle, &state.network).await;
-                state.network.clear();
-                let _ = ctx.store.save(state);
-                return Err(format!("cannot set up the pod network: {e}"));
-            }
+    let mut journal = StateJournal {
+        store: &ctx.store,
+        state: &mut *state,
+    };
+    let applied = journal::apply_all(&handle, net_plan.steps, &mut journal)
+        .await
+        .and_then(|tap| tap.ok_or_else(|| "the network plan created no tap".to_owned()));
+    match applied {
+        Ok(tap) => Ok((handle, tap, net_plan.guest)),
+        Err(e) => {
+            teardown::undo_here(&handle, state, &lock, &ctx.logger).await;
+            let _ = ctx.store.save(state);
+            Err(format!("cannot set up the pod network: {e}"))
         }
     }
-    let tap = tap.ok_or("the network plan created no tap")?;
-    Ok((handle, tap, net_plan.guest))
 }
 
 impl Supervisor {
