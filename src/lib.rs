@@ -11,6 +11,7 @@ pub mod delegate;
 pub mod dns;
 pub mod doctor;
 pub mod guest;
+pub mod limits;
 pub mod log;
 pub mod names;
 pub mod net;

@@ -15,6 +15,7 @@ use crate::guest::caps::{Capabilities, DnsArgs};
 use crate::net::plan::NetworkMode;
 
 use super::pod_dns::PodDns;
+use crate::limits::excerpt;
 
 /// Annotation choosing the delivery.
 pub const DNS_DELIVERY: &str = "ukrun.dev/dns-delivery";
@@ -77,7 +78,8 @@ pub struct DnsPlan {
 pub enum DeliveryError {
     /// Unknown annotation value.
     #[error(
-        "annotation {DNS_DELIVERY}: unknown delivery {0:?} (use auto, files, bootargs or relay)"
+        "annotation {DNS_DELIVERY}: unknown delivery {} (use auto, files, bootargs or relay)",
+        excerpt(.0)
     )]
     Unknown(String),
     /// The guest cannot take what was asked.

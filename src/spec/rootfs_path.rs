@@ -3,6 +3,7 @@
 //! are followed with the rootfs as `/`, so nothing can point ukrun at a host
 //! file.
 
+use crate::limits::excerpt;
 use std::path::{Component, Path, PathBuf};
 
 /// Most symlinks followed while resolving one path (as Linux's ELOOP limit).
@@ -12,7 +13,7 @@ const MAX_SYMLINKS: usize = 40;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RootfsPathError {
     /// The path is empty or relative.
-    #[error("{what} path {path:?} must be absolute inside the rootfs")]
+    #[error("{what} path {} must be absolute inside the rootfs", excerpt(.path))]
     NotAbsolute {
         /// Which file (e.g. "kernel").
         what: &'static str,
@@ -20,7 +21,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// The path uses `..`.
-    #[error("{what} path {path:?} contains `..` and could escape the rootfs")]
+    #[error("{what} path {} contains `..` and could escape the rootfs", excerpt(.path))]
     DotDot {
         /// Which file.
         what: &'static str,
@@ -28,7 +29,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// Nothing at the resolved location.
-    #[error("{what} {path:?} is missing from the rootfs")]
+    #[error("{what} {} is missing from the rootfs", excerpt(.path))]
     Missing {
         /// Which file.
         what: &'static str,
@@ -36,7 +37,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// The resolved location is not a regular file.
-    #[error("{what} {path:?} is not a regular file")]
+    #[error("{what} {} is not a regular file", excerpt(.path))]
     NotAFile {
         /// Which file.
         what: &'static str,
@@ -44,7 +45,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// Symlinks loop or nest too deeply.
-    #[error("{what} {path:?}: too many levels of symbolic links")]
+    #[error("{what} {}: too many levels of symbolic links", excerpt(.path))]
     Loop {
         /// Which file.
         what: &'static str,
