@@ -63,6 +63,10 @@ pub const CONTROL_REQUEST_BYTES: u64 = 64;
 /// request line (`ukrun start` sends it at once).
 pub const CONTROL_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Longest network interface name: Linux's IFNAMSIZ is 16 bytes including
+/// the terminating NUL.
+pub const IFNAME_BYTES: usize = 15;
+
 /// Characters of a hostile value that an error quotes.
 pub const EXCERPT_CHARS: usize = 64;
 
