@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Machine};
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DeliveryError, DnsPlan, GuestDnsFacts};
+use crate::dns::initrd::initrd_data_bytes;
 use crate::dns::pod_dns::{read_pod_dns, PodDns, PodDnsError};
 use crate::guest::boot::{self, BootError, BootInput};
 use crate::guest::GuestKind;
@@ -83,6 +84,9 @@ pub enum LaunchError {
     /// The DNS delivery cannot be what was asked.
     #[error(transparent)]
     Dns(#[from] DeliveryError),
+    /// The initrd cannot be measured.
+    #[error("cannot read the initrd: {0}")]
+    Initrd(String),
     /// A console was requested.
     #[error("terminal (tty) mode is not supported for unikernel containers yet: the guest console is the container's log")]
     Terminal,
@@ -154,6 +158,12 @@ pub fn check(
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && unikernel.initrd.is_some(),
+        initrd_data_bytes: match &unikernel.initrd {
+            Some(path) => {
+                initrd_data_bytes(path).map_err(|e| LaunchError::Initrd(e.to_string()))?
+            }
+            None => 0,
+        },
         mode: wiring.mode,
         pod_loopback: wiring.pod_loopback,
     };

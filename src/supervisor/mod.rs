@@ -242,6 +242,9 @@ fn start_services(
     guest: &plan::GuestNet,
 ) -> Result<(Vec<tokio::task::JoinHandle<()>>, UnixListener), String> {
     let mut tasks = Vec::new();
+    if let Some(why) = &inputs.dns.fallback {
+        ctx.logger.info(&format!("DNS: {why}"));
+    }
     match &inputs.dns.delivery {
         Delivery::Files => {
             let initrd = state

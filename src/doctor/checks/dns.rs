@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::Input;
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DnsPlan, GuestDnsFacts};
+use crate::dns::initrd::initrd_data_bytes;
 use crate::dns::pod_dns::PodDns;
 use crate::doctor::check::{Check, Verdict};
 use crate::doctor::read::dns::{DnsProbe, DnsQuery};
@@ -280,6 +281,13 @@ fn replanned(input: &Input<'_>, c: &ContainerFacts) -> Option<DnsPlan> {
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && c.state.unikernel.initrd.is_some(),
+        initrd_data_bytes: c
+            .state
+            .unikernel
+            .initrd
+            .as_deref()
+            .and_then(|path| initrd_data_bytes(path).ok())
+            .unwrap_or(0),
         mode: input.expect.mode?,
         pod_loopback: input
             .expect
