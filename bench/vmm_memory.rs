@@ -13,10 +13,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{ensure, Context, Result};
-use ukrun_testbed::{bench, probes};
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::topology::Shape;
 use ukrun_testbed::unikraft::NETTEST_PORT;
+use ukrun_testbed::{bench, probes};
 
 /// Guest memory when the spec sets no limit (ukrun's default).
 const GUEST_MIB: u64 = 256;

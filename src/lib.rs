@@ -12,6 +12,7 @@ pub mod dns;
 pub mod doctor;
 pub mod guest;
 pub mod jail;
+pub mod limits;
 pub mod log;
 pub mod names;
 pub mod net;

@@ -11,6 +11,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path};
 
+use crate::limits::excerpt;
+
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
@@ -19,7 +21,7 @@ use nix::sys::stat::Mode;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RootfsPathError {
     /// The path is empty or relative.
-    #[error("{what} path {path:?} must be absolute inside the rootfs")]
+    #[error("{what} path {} must be absolute inside the rootfs", excerpt(.path))]
     NotAbsolute {
         /// Which file (e.g. "kernel").
         what: &'static str,
@@ -27,7 +29,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// The path uses `..`.
-    #[error("{what} path {path:?} contains `..` and could escape the rootfs")]
+    #[error("{what} path {} contains `..` and could escape the rootfs", excerpt(.path))]
     DotDot {
         /// Which file.
         what: &'static str,
@@ -35,7 +37,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// Nothing at the resolved location.
-    #[error("{what} {path:?} is missing from the rootfs")]
+    #[error("{what} {} is missing from the rootfs", excerpt(.path))]
     Missing {
         /// Which file.
         what: &'static str,
@@ -43,7 +45,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// The resolved location is not a regular file.
-    #[error("{what} {path:?} is not a regular file")]
+    #[error("{what} {} is not a regular file", excerpt(.path))]
     NotAFile {
         /// Which file.
         what: &'static str,
@@ -51,7 +53,7 @@ pub enum RootfsPathError {
         path: String,
     },
     /// Symlinks loop or nest too deeply.
-    #[error("{what} {path:?}: too many levels of symbolic links")]
+    #[error("{what} {}: too many levels of symbolic links", excerpt(.path))]
     Loop {
         /// Which file.
         what: &'static str,

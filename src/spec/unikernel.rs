@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::annotations::{self, UruncJsonError, UruncValues};
+use super::annotations::{self, AnnotationError, UruncJsonError, UruncValues};
 use super::rootfs_path::{open_for_vmm, Access, RootfsPathError};
 use crate::guest::caps::Rootfs;
 use crate::guest::version::{Version, VersionError};
 use crate::guest::GuestKind;
+use crate::limits::{self, excerpt, TooLong};
 use crate::names::Named;
 use crate::vmm::Monitor;
 
@@ -56,10 +57,10 @@ pub enum UnikernelError {
     #[error("annotation {0} is missing (set it on the image or in its urunc.json)")]
     Missing(&'static str),
     /// urunc does not know this guest kind either.
-    #[error("unknown unikernel type {0:?} in {key} (ukrun supports: {supported})", key = annotations::UNIKERNEL_TYPE, supported = GuestKind::all_names())]
+    #[error("unknown unikernel type {} in {key} (ukrun supports: {supported})", excerpt(.0), key = annotations::UNIKERNEL_TYPE, supported = GuestKind::all_names())]
     UnknownKind(String),
     /// urunc does not know this monitor either.
-    #[error("unknown hypervisor {0:?} in {key} (ukrun supports: {supported})", key = annotations::HYPERVISOR, supported = Monitor::all_names())]
+    #[error("unknown hypervisor {} in {key} (ukrun supports: {supported})", excerpt(.0), key = annotations::HYPERVISOR, supported = Monitor::all_names())]
     UnknownMonitor(String),
     /// The kind does not run on the monitor.
     #[error("unikernel type {kind:?} does not run on hypervisor {monitor:?} ({kind} runs on: {supported})", kind = .kind.name(), monitor = .monitor.name(), supported = .kind.monitor_names())]
@@ -86,11 +87,17 @@ pub enum UnikernelError {
     #[error(transparent)]
     Version(#[from] VersionError),
     /// The block mount point could break the guest's configuration.
-    #[error("block mount point {0:?} ({key}) must be an absolute path without spaces", key = annotations::BLK_MNT_POINT)]
+    #[error("block mount point {} ({key}) must be an absolute path without spaces", excerpt(.0), key = annotations::BLK_MNT_POINT)]
     BadMountPoint(String),
     /// The command line would break the monitor's argv.
     #[error("command line in {key} contains a control character", key = annotations::CMDLINE)]
     BadCmdline,
+    /// A value is over its cap.
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
+    /// The annotations are over their caps.
+    #[error(transparent)]
+    Annotations(#[from] AnnotationError),
     /// A file path in the image is unusable.
     #[error(transparent)]
     Path(#[from] RootfsPathError),
@@ -160,6 +167,11 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         }
     }
     let cmdline = get(annotations::CMDLINE).unwrap_or_default().to_owned();
+    limits::check_len(
+        annotations::CMDLINE,
+        &cmdline,
+        limits::cmdline_bytes(monitor),
+    )?;
     if cmdline.chars().any(char::is_control) {
         return Err(UnikernelError::BadCmdline);
     }
@@ -360,11 +372,44 @@ mod tests {
                 "block image \"/disk.img\" is missing from the rootfs",
             ),
             (&[(CMDLINE, "a\nb")], "control character"),
+            (
+                &[(CMDLINE, &"x".repeat(2048))],
+                "com.urunc.unikernel.cmdline is 2048 bytes, more than the cap of 2047 bytes (it starts with \"xxx",
+            ),
         ];
         for (pairs, expected) in cases {
             let e = from_values(&values(pairs), &r.0).unwrap_err().to_string();
             assert!(e.contains(expected), "{pairs:?}: {e}");
             assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn command_line_caps_follow_the_monitor() {
+        let r = rootfs("cmdcap");
+        let at = |monitor, len| {
+            let v = values(&[
+                (UNIKERNEL_TYPE, "mirage"),
+                (HYPERVISOR, monitor),
+                (INITRD, ""),
+                (CMDLINE, &"x".repeat(len)),
+            ]);
+            from_values(&v, &r.0).map(|_| ())
+        };
+        assert_eq!(at("qemu", 2047), Ok(()));
+        assert!(matches!(at("qemu", 2048), Err(UnikernelError::TooLong(_))));
+        assert_eq!(at("hvt", 8191), Ok(()));
+        assert!(matches!(at("spt", 8192), Err(UnikernelError::TooLong(_))));
+    }
+
+    #[test]
+    fn hostile_values_are_quoted_by_a_short_prefix() {
+        let r = rootfs("hostile");
+        let long = "z".repeat(60_000);
+        for key in [UNIKERNEL_TYPE, HYPERVISOR, CMDLINE, BINARY, BLK_MNT_POINT] {
+            let v = values(&[(key, &long), (BLOCK, "/boot/initrd.img"), (INITRD, "")]);
+            let e = from_values(&v, &r.0).unwrap_err().to_string();
+            assert!(e.len() < 300, "{key}: {} bytes: {e}", e.len());
         }
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::dns::delivery::DnsPlan;
+use crate::limits::excerpt;
 use crate::net::journal::Journal;
 use crate::net::steps::NetStep;
 use crate::spec::Unikernel;
@@ -151,7 +152,7 @@ pub enum StateError {
     #[error("container with id {0} already exists")]
     Exists(String),
     /// The id could escape the state directory or is otherwise invalid.
-    #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
+    #[error("invalid container id {}: use letters, digits, '_', '+', '-' and '.'", excerpt(.0))]
     BadId(String),
     /// Filesystem error.
     #[error("state of container {id}: {source}")]
@@ -160,6 +161,14 @@ pub enum StateError {
         id: String,
         /// Underlying error.
         source: std::io::Error,
+    },
+    /// The state cannot be written as JSON (a path that is not UTF-8).
+    #[error("state of container {id} cannot be recorded: {message}")]
+    Unserializable {
+        /// Container id.
+        id: String,
+        /// Serializer's explanation.
+        message: String,
     },
     /// Corrupt state file.
     #[error("state of container {id} is corrupt: {message}")]
@@ -249,7 +258,10 @@ impl Store {
             source,
         };
         let tmp = dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
-        let json = serde_json::to_vec_pretty(state).expect("state serializes");
+        let json = serde_json::to_vec_pretty(state).map_err(|e| StateError::Unserializable {
+            id: state.id.clone(),
+            message: e.to_string(),
+        })?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -383,6 +395,23 @@ mod tests {
         store.remove("c1").unwrap();
         assert!(matches!(store.load("c1"), Err(StateError::NotFound(_))));
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_an_error_not_a_panic() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = std::env::temp_dir().join(format!("ukrun-state-u8-{}", std::process::id()));
+        let store = Store::new(&root);
+        store.claim("c3").unwrap();
+        let mut s = sample("c3");
+        s.unikernel.kernel = std::ffi::OsStr::from_bytes(b"/b/rootfs/k\xff").into();
+        let saved = store.save(&s);
+        std::fs::remove_dir_all(&root).unwrap();
+        let e = saved.unwrap_err().to_string();
+        assert!(
+            e.starts_with("state of container c3 cannot be recorded: "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -100,6 +100,7 @@ pub(super) fn inputs(
         dns: DnsPlan {
             delivery: Delivery::BootArgs,
             boot_nameservers: nameservers.to_vec(),
+            fallback: None,
         },
     }
 }

@@ -135,6 +135,7 @@ fn variant(kind: GuestKind, disk: Disk, mode: NetworkMode, choice: Choice, text:
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && matches!(disk, Disk::Initrd),
+        initrd_data_bytes: 0,
         mode,
         pod_loopback: POD_LOOPBACK,
     };

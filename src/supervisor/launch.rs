@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Machine};
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DeliveryError, DnsPlan, GuestDnsFacts};
+use crate::dns::initrd::initrd_data_bytes;
 use crate::dns::pod_dns::{read_pod_dns, PodDns, PodDnsError};
 use crate::guest::boot::{self, BootError, BootInput};
 use crate::guest::GuestKind;
@@ -17,6 +18,8 @@ use crate::net::plan::GuestNet;
 use crate::net::plan::{Wiring, WiringError};
 use crate::spec::knobs::{self, KnobError};
 use crate::spec::pod_files::{self, PodFileError};
+use crate::spec::rootfs_path::Access;
+use crate::spec::unikernel::open_vmm_file;
 use crate::spec::{Bundle, Unikernel};
 use crate::vmm::detect::{self, DetectError};
 use crate::vmm::detect_cache;
@@ -92,6 +95,9 @@ pub enum LaunchError {
     /// The DNS delivery cannot be what was asked.
     #[error(transparent)]
     Dns(#[from] DeliveryError),
+    /// The initrd cannot be measured.
+    #[error("cannot read the initrd: {0}")]
+    Initrd(String),
     /// A console was requested.
     #[error("terminal (tty) mode is not supported for unikernel containers yet: the guest console is the container's log")]
     Terminal,
@@ -175,6 +181,20 @@ pub fn check(
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && unikernel.initrd.is_some(),
+        initrd_data_bytes: match &unikernel.initrd {
+            Some(path) => {
+                let file = open_vmm_file(
+                    &bundle.rootfs,
+                    &path.to_string_lossy(),
+                    "initrd",
+                    Access::Read,
+                    monitor,
+                )
+                .map_err(|e| LaunchError::Initrd(e.to_string()))?;
+                initrd_data_bytes(&file).map_err(|e| LaunchError::Initrd(e.to_string()))?
+            }
+            None => 0,
+        },
         mode: wiring.mode,
         pod_loopback: wiring.pod_loopback,
     };

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -60,6 +61,9 @@ const VMM_ROOT: &str = "vmm";
 /// as `vmm/qmp.sock` (unix socket paths are limited to 108 bytes and state
 /// directories under containerd's root are longer).
 const QMP_SOCKET: &str = "qmp.sock";
+/// Requests read but not yet answered (`start` is the only one, and each
+/// container is started once).
+const CONTROL_QUEUE: usize = 4;
 
 /// What the supervisor needs from the command line.
 pub struct Context {
@@ -258,6 +262,9 @@ fn start_services(
 ) -> Result<Services, String> {
     let mut tasks = Vec::new();
     let mut pod_initrd = None;
+    if let Some(why) = &inputs.dns.fallback {
+        ctx.logger.info(&format!("DNS: {why}"));
+    }
     match &inputs.dns.delivery {
         Delivery::Files => {
             let in_image = state
@@ -386,12 +393,16 @@ impl Supervisor {
         };
         let mut vmm: Option<tokio::process::Child> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
+        let (requests, mut received) = tokio::sync::mpsc::channel(CONTROL_QUEUE);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     if let Ok((stream, _)) = accepted {
-                        self.answer(ctx, stream, &mut vmm).await;
+                        tokio::spawn(receive(stream, requests.clone()));
                     }
+                }
+                Some((request, reply)) = received.recv() => {
+                    self.answer(ctx, request, reply, &mut vmm).await;
                 }
                 _ = stops.recv() => {
                     if vmm.is_none() {
@@ -422,25 +433,17 @@ impl Supervisor {
     async fn answer(
         &mut self,
         ctx: &Context,
-        stream: tokio::net::UnixStream,
+        request: Request,
+        reply: OwnedWriteHalf,
         vmm: &mut Option<tokio::process::Child>,
     ) {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let (read, mut write) = stream.into_split();
-        let mut line = String::new();
-        if BufReader::new(read).read_line(&mut line).await.is_err() {
-            return;
-        }
-        let result = match Request::parse(&line) {
-            Some(Request::Start) if vmm.is_some() => {
+        let result = match request {
+            Request::Start if vmm.is_some() => {
                 Err("cannot start a container that has already started".into())
             }
-            Some(Request::Start) => self.start_vmm(ctx).map(|child| *vmm = Some(child)),
-            None => Err(format!("unknown request {:?}", line.trim())),
+            Request::Start => self.start_vmm(ctx).map(|child| *vmm = Some(child)),
         };
-        let _ = write
-            .write_all(control::reply_line(&result).as_bytes())
-            .await;
+        tokio::spawn(async move { control::write_reply(reply, &result).await });
     }
 
     fn start_vmm(&mut self, ctx: &Context) -> Result<tokio::process::Child, String> {
@@ -526,6 +529,21 @@ impl Supervisor {
         let dirs = made.map_err(|e| e.to_string())?;
         cgroup::write_limits(&dirs, &self.inputs.limits.files()).map_err(|e| e.to_string())?;
         Ok(dirs.iter().map(|d| d.join("cgroup.procs")).collect())
+    }
+}
+
+/// Reads a control-socket client's request off the event loop, and queues
+/// it for the loop (a bad or missing request is answered here).
+async fn receive(
+    stream: tokio::net::UnixStream,
+    requests: tokio::sync::mpsc::Sender<(Request, OwnedWriteHalf)>,
+) {
+    let (read, write) = stream.into_split();
+    match control::read_request(read).await {
+        Ok(request) => {
+            let _ = requests.send((request, write)).await;
+        }
+        Err(e) => control::write_reply(write, &Err(e)).await,
     }
 }
 

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::Input;
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DnsPlan, GuestDnsFacts};
+use crate::dns::initrd::initrd_data_bytes;
 use crate::dns::initrd::POD_INITRD;
 use crate::dns::pod_dns::PodDns;
 use crate::doctor::check::{Check, Verdict};
@@ -17,6 +18,8 @@ use crate::guest::GuestKind;
 use crate::net::plan::NetworkMode;
 use crate::spec::knobs;
 use crate::spec::ports::Protocol;
+use crate::spec::rootfs_path::Access;
+use crate::spec::unikernel::open_vmm_file;
 
 /// The DNS port.
 const DNS_PORT: u16 = 53;
@@ -281,6 +284,23 @@ fn replanned(input: &Input<'_>, c: &ContainerFacts) -> Option<DnsPlan> {
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && c.state.unikernel.initrd.is_some(),
+        initrd_data_bytes: c
+            .state
+            .unikernel
+            .initrd
+            .as_deref()
+            .and_then(|path| {
+                let file = open_vmm_file(
+                    &c.state.rootfs,
+                    &path.to_string_lossy(),
+                    "initrd",
+                    Access::Read,
+                    c.state.unikernel.monitor,
+                )
+                .ok()?;
+                initrd_data_bytes(&file).ok()
+            })
+            .unwrap_or(0),
         mode: input.expect.mode?,
         pod_loopback: input
             .expect
