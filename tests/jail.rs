@@ -6,14 +6,13 @@
 //! or log; an image file the VMM may not read is refused at create.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use ukrun_testbed::fixture::Fixture;
+use ukrun_testbed::procs;
 use ukrun_testbed::topology::Shape;
 use ukrun_testbed::unikraft::NETTEST_PORT;
-use ukrun_testbed::{procs, wait};
 
 /// A Unikraft fixture driven by this build's ukrun binary (`None`: no images here).
 fn unikraft(tag: &str, image: &str, cmdline: &str) -> Result<Option<Fixture>> {
@@ -228,12 +227,6 @@ fn an_image_file_the_vmm_may_not_read_is_refused_at_create_leaving_nothing() -> 
         error.contains("must be readable by all users") && !error.contains('\n'),
         "{error}"
     );
-    wait::poll(
-        "nothing left",
-        Duration::from_secs(5),
-        Duration::from_millis(50),
-        || Ok(fx.processes().is_empty().then_some(())),
-    )?;
     fx.assert_nothing_left(&before)
 }
 
