@@ -108,24 +108,12 @@ impl Leases {
         })
     }
 
-    /// Gives `id` back if `owner` still holds it (idempotent).
-    pub fn release(&self, id: u32, owner: &Path) {
-        let Ok(_lock) = self.lock() else { return };
-        if self.holder(id).as_deref() == Some(owner) {
-            let _ = std::fs::remove_file(self.path(id));
-        }
-    }
-
     fn path(&self, id: u32) -> PathBuf {
         self.dir.join(id.to_string())
     }
 
     fn holder(&self, id: u32) -> Option<PathBuf> {
-        let mut text = String::new();
-        File::open(self.path(id))
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .ok()?;
-        Some(PathBuf::from(text))
+        holder(&self.dir, id)
     }
 
     fn try_create(&self, id: u32, owner: &Path) -> std::io::Result<bool> {
@@ -144,20 +132,42 @@ impl Leases {
         }
     }
 
-    /// Serialises leasing and releasing (flock, released with the file).
     fn lock(&self) -> std::io::Result<File> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.dir.join(".lock"))?;
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(file)
+        lock(&self.dir)
     }
+}
+
+/// Gives `id` back to the leases in `dir` if `owner` still holds it
+/// (idempotent; the range does not matter for giving back).
+pub fn release(dir: &Path, id: u32, owner: &Path) {
+    let Ok(_lock) = lock(dir) else { return };
+    if holder(dir, id).as_deref() == Some(owner) {
+        let _ = std::fs::remove_file(dir.join(id.to_string()));
+    }
+}
+
+/// The state directory holding lease `id` in `dir`.
+fn holder(dir: &Path, id: u32) -> Option<PathBuf> {
+    let mut text = String::new();
+    File::open(dir.join(id.to_string()))
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .ok()?;
+    Some(PathBuf::from(text))
+}
+
+/// Serialises leasing and releasing in `dir` (flock, released with the file).
+fn lock(dir: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join(".lock"))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
 }
 
 /// Where `owner`'s search starts: spread over the range (FNV-1a of the
@@ -227,9 +237,9 @@ mod tests {
         std::fs::create_dir(&b).unwrap();
         let leases = Leases::new(&t.0.join("leases"), IdRange { first: 7, count: 1 });
         let id = leases.lease(&a).unwrap();
-        leases.release(id, &b);
+        release(&t.0.join("leases"), id, &b);
         assert!(leases.lease(&b).is_err(), "b does not hold it: still a's");
-        leases.release(id, &a);
+        release(&t.0.join("leases"), id, &a);
         assert_eq!(leases.lease(&b).unwrap(), 7);
         std::fs::remove_dir(&b).unwrap();
         assert_eq!(leases.lease(&a).unwrap(), 7, "b's state is gone");

@@ -190,7 +190,7 @@ pub fn teardown(store: &Store, state: &ContainerState, logger: &Logger) {
 /// Gives the VMM's user id back (if the container still holds it).
 pub fn release_vmm_id(store: &Store, state: &ContainerState) {
     if let (Some(id), Ok(dir)) = (state.vmm_id, store.dir(&state.id)) {
-        ids::Leases::new(Path::new(ids::LEASE_DIR), Default::default()).release(id, &dir);
+        ids::release(Path::new(ids::LEASE_DIR), id, &dir);
     }
 }
 
