@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod hosts;
 pub mod knobs;
+pub mod monitor_path;
 pub mod pod_files;
 pub mod ports;
 pub mod resolv;

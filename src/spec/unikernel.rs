@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::annotations::{self, UruncJsonError, UruncValues};
+use super::monitor_path::{self, MonitorPathError, Role};
 use super::rootfs_path::{resolve_file, RootfsPathError};
 use crate::guest::caps::Rootfs;
 use crate::guest::version::{Version, VersionError};
@@ -95,6 +96,9 @@ pub enum UnikernelError {
     /// A file path in the image is unusable.
     #[error(transparent)]
     Path(#[from] RootfsPathError),
+    /// The monitor would open another file than the one resolved.
+    #[error(transparent)]
+    MonitorPath(#[from] MonitorPathError),
     /// urunc.json is unusable.
     #[error(transparent)]
     UruncJson(#[from] UruncJsonError),
@@ -133,12 +137,17 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
             Err(UnikernelError::Rootfs { kind, what, key })
         }
     };
+    let resolve = |path, what, role| -> Result<PathBuf, UnikernelError> {
+        let resolved = resolve_file(rootfs, path, what)?;
+        monitor_path::check(monitor, role, &resolved)?;
+        Ok(resolved)
+    };
     let binary = get(annotations::BINARY).ok_or(UnikernelError::Missing(annotations::BINARY))?;
-    let kernel = resolve_file(rootfs, binary, "kernel")?;
+    let kernel = resolve(binary, "kernel", Role::Kernel)?;
     let initrd = match get(annotations::INITRD) {
         Some(p) => {
             accepts(Rootfs::Initrd, "an initrd", annotations::INITRD)?;
-            Some(resolve_file(rootfs, p, "initrd")?)
+            Some(resolve(p, "initrd", Role::Initrd)?)
         }
         None => None,
     };
@@ -146,7 +155,7 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         Some(p) => {
             accepts(Rootfs::Block, "a block device", annotations::BLOCK)?;
             Some(Block {
-                path: resolve_file(rootfs, p, "block image")?,
+                path: resolve(p, "block image", Role::Block)?,
                 mount_point: get(annotations::BLK_MNT_POINT)
                     .unwrap_or(DEFAULT_BLOCK_MOUNT)
                     .to_owned(),
@@ -265,6 +274,18 @@ mod tests {
         assert!(
             from_values(&on("qemu"), &r.0).is_ok(),
             "qemu escapes commas (,,)"
+        );
+    }
+
+    #[test]
+    fn a_file_the_monitor_would_read_as_another_is_refused() {
+        let r = rootfs("monitor-path");
+        std::fs::write(r.0.join("boot/initrd,1.img"), b"i").unwrap();
+        let e = from_values(&values(&[(INITRD, "/boot/initrd,1.img")]), &r.0).unwrap_err();
+        assert!(matches!(e, UnikernelError::MonitorPath(_)), "{e}");
+        assert!(
+            e.to_string().contains("-initrd splits multiboot modules"),
+            "{e}"
         );
     }
 
