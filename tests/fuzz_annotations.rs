@@ -8,12 +8,15 @@
 //! (docs/fuzzing.md).
 
 mod fuzz_support;
+#[path = "fuzz_support/temp_dir.rs"]
+mod temp_dir;
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value};
 use proptest::prelude::*;
+use temp_dir::TempDir;
 use ukrun::guest::boot::validate_env;
 use ukrun::guest::version::Version;
 use ukrun::spec::annotations::{self, decode_urunc_json, merge, UruncValues};
@@ -112,25 +115,14 @@ fn request() -> impl Strategy<Value = UruncValues> {
     })
 }
 
-/// A rootfs holding the files `request` names, removed when dropped.
-struct Rootfs(std::path::PathBuf);
-
-impl Rootfs {
-    fn new() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("ukrun-fuzz-annotations-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("boot")).unwrap();
-        for file in ["boot/kernel", "initrd", "disk.img"] {
-            std::fs::write(dir.join(file), b"x").unwrap();
-        }
-        Rootfs(dir)
+/// A rootfs holding the files `request` names.
+fn rootfs() -> TempDir {
+    let dir = TempDir::new("annotations");
+    std::fs::create_dir_all(dir.0.join("boot")).unwrap();
+    for file in ["boot/kernel", "initrd", "disk.img"] {
+        std::fs::write(dir.0.join(file), b"x").unwrap();
     }
-}
-
-impl Drop for Rootfs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    dir
 }
 
 proptest! {
@@ -220,7 +212,7 @@ proptest! {
 
     #[test]
     fn accepted_requests_cannot_break_a_command_line(values in request()) {
-        let rootfs = Rootfs::new();
+        let rootfs = rootfs();
         let root = &rootfs.0;
         if let Ok(u) = from_values(&values, root) {
             prop_assert!(!u.cmdline.chars().any(char::is_control), "{:?}", u.cmdline);

@@ -6,11 +6,14 @@
 //! `cargo test`; `PROPTEST_CASES=N` for a long one (docs/fuzzing.md).
 
 mod fuzz_support;
+#[path = "fuzz_support/temp_dir.rs"]
+mod temp_dir;
 
 use std::net::IpAddr;
 
 use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value};
 use proptest::prelude::*;
+use temp_dir::TempDir;
 use ukrun::spec::hosts::Hosts;
 use ukrun::spec::pod_files::{hostname, validate_hostname};
 use ukrun::spec::resolv::ResolvConf;
@@ -122,18 +125,15 @@ proptest! {
 
     #[test]
     fn the_mounted_hostname_is_plain_or_refused(raw in hostile_bytes()) {
-        let dir = std::env::temp_dir().join(format!("ukrun-fuzz-hostname-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("hostname");
+        let dir = TempDir::new("hostname");
+        let file = dir.0.join("hostname");
         std::fs::write(&file, &raw).unwrap();
         let spec = serde_json::from_value(serde_json::json!({
             "ociVersion": "1.0.2",
             "mounts": [{"destination": "/etc/hostname", "source": file, "type": "bind"}],
         }))
         .unwrap();
-        let got = hostname(&spec);
-        std::fs::remove_dir_all(&dir).unwrap();
-        if let Ok(Some(name)) = got {
+        if let Ok(Some(name)) = hostname(&spec) {
             prop_assert!(plain_name(&name), "{:?}", name);
         }
     }

@@ -1,0 +1,373 @@
+//! Fuzz targets for every guest renderer (`GuestKind::render`) and every
+//! monitor renderer (`Monitor::render`), fed what a hostile image and pod
+//! control: file names in the rootfs (any bytes), the image's command line,
+//! block mount point and version, the pod's hostname, the environment,
+//! resolvers and network. Each case goes through the checks `create` runs
+//! (`from_values`, `validate_hostname`, `validate_env`): what they refuse
+//! is done with; what they accept must render to the shape a plain input
+//! of the same structure renders to, as the guest and the monitor parse it
+//! (models in `fuzz_renderers/`), so no value smuggles in a word, option
+//! key or JSON member; and the monitor must open exactly the files that
+//! were validated. Short run in `cargo test`; `PROPTEST_CASES=N` for a
+//! long one (docs/fuzzing.md).
+
+mod fuzz_support;
+#[path = "fuzz_renderers/guest_words.rs"]
+mod guest_words;
+#[path = "fuzz_renderers/json_shape.rs"]
+mod json_shape;
+#[path = "fuzz_renderers/monitor_argv.rs"]
+mod monitor_argv;
+#[path = "fuzz_support/temp_dir.rs"]
+mod temp_dir;
+
+use std::ffi::OsStr;
+use std::net::Ipv4Addr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value};
+use guest_words::{shape, words};
+use json_shape::Json;
+use monitor_argv::seen;
+use proptest::prelude::*;
+use temp_dir::TempDir;
+use ukrun::config::Machine;
+use ukrun::guest::boot::{validate_env, BootInput};
+use ukrun::guest::caps::Rootfs;
+use ukrun::guest::GuestKind;
+use ukrun::names::Named;
+use ukrun::net::plan::GuestNet;
+use ukrun::spec::annotations::{self, UruncValues};
+use ukrun::spec::pod_files::validate_hostname;
+use ukrun::spec::unikernel::{from_values, Unikernel};
+use ukrun::vmm::input::{QemuOptions, VmmInput};
+use ukrun::vmm::qemu::ResolvedAccel;
+use ukrun::vmm::Monitor;
+
+/// One container as a hostile image and pod make it.
+#[derive(Clone, Debug)]
+struct Case {
+    kind: GuestKind,
+    monitor: Monitor,
+    /// Names in the rootfs of the kernel, initrd and block image.
+    files: [Option<Vec<u8>>; 3],
+    mount: Option<String>,
+    cmdline: String,
+    version: Option<String>,
+    hostname: Option<String>,
+    env: Vec<String>,
+    nameservers: Vec<Ipv4Addr>,
+    net: GuestNet,
+    tsc_khz: Option<u64>,
+    qemu: (bool, bool, bool),
+}
+
+/// What `create` accepted of a case.
+struct Accepted {
+    unikernel: Unikernel,
+    hostname: Option<String>,
+    env: Vec<String>,
+}
+
+/// A file name an image may ship: any bytes but `/` and NUL.
+fn file_name() -> impl Strategy<Value = Vec<u8>> {
+    hostile_bytes()
+        .prop_map(|b| {
+            b.into_iter()
+                .filter(|&c| c != b'/' && c != 0)
+                .take(200)
+                .collect()
+        })
+        .prop_filter("a file name", |n: &Vec<u8>| {
+            !n.is_empty() && n != b"." && n != b".."
+        })
+}
+
+/// A name that passes or a hostile one.
+fn maybe_valid(valid: &'static str) -> impl Strategy<Value = String> {
+    prop_oneof![valid.prop_map(|s| s), hostile_value(100_000)]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let pairs: Vec<(GuestKind, Monitor)> = GuestKind::TABLE
+        .iter()
+        .flat_map(|(k, _)| Monitor::TABLE.iter().map(move |(m, _)| (*k, *m)))
+        .filter(|(k, m)| k.runs_on(*m))
+        .collect();
+    let env_entry = prop_oneof![
+        ("[A-Za-z_][A-Za-z0-9_]{0,6}", hostile_value(100_000))
+            .prop_map(|(n, v)| format!("{n}={v}")),
+        hostile_text(8),
+    ];
+    let net = (
+        any::<[u8; 4]>(),
+        0u8..=32,
+        any::<Option<[u8; 4]>>(),
+        any::<[u8; 6]>(),
+        any::<u32>(),
+    )
+        .prop_map(|(ip, prefix, gateway, mac, mtu)| GuestNet {
+            ip: ip.into(),
+            prefix,
+            gateway: gateway.map(Ipv4Addr::from),
+            mac,
+            mtu,
+        });
+    (
+        (
+            proptest::sample::select(pairs),
+            (
+                file_name(),
+                proptest::option::of(file_name()),
+                proptest::option::of(file_name()),
+            )
+                .prop_map(|(kernel, initrd, block)| [Some(kernel), initrd, block]),
+            proptest::option::of(maybe_valid("/[a-z0-9/._-]{0,12}")),
+            hostile_value(100_000),
+            proptest::option::of(maybe_valid("v?0\\.1[5-7]\\.[0-9](-rc1)?")),
+        ),
+        (
+            proptest::option::of(maybe_valid("[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?")),
+            proptest::collection::vec(env_entry, 0..4),
+            proptest::collection::vec(any::<[u8; 4]>().prop_map(Ipv4Addr::from), 0..4),
+            net,
+            proptest::option::of(any::<u64>()),
+            any::<(bool, bool, bool)>(),
+        ),
+    )
+        .prop_map(
+            |(
+                ((kind, monitor), files, mount, cmdline, version),
+                (hostname, env, nameservers, net, tsc_khz, qemu),
+            )| Case {
+                kind,
+                monitor,
+                files,
+                mount,
+                cmdline,
+                version,
+                hostname,
+                env,
+                nameservers,
+                net,
+                tsc_khz,
+                qemu,
+            },
+        )
+}
+
+/// Lays the case's files in `root` (each behind a plain symlink the
+/// annotations name, as an image may do) and runs `create`'s checks.
+fn accept(case: &Case, root: &Path) -> Option<Accepted> {
+    let caps = case.kind.caps();
+    let roles = [
+        (annotations::BINARY, "kernel-link", true),
+        (
+            annotations::INITRD,
+            "initrd-link",
+            caps.rootfs.contains(&Rootfs::Initrd),
+        ),
+        (
+            annotations::BLOCK,
+            "block-link",
+            caps.rootfs.contains(&Rootfs::Block),
+        ),
+    ];
+    let mut values = UruncValues::new();
+    values.insert(annotations::UNIKERNEL_TYPE.into(), case.kind.name().into());
+    values.insert(annotations::HYPERVISOR.into(), case.monitor.name().into());
+    for ((key, link, usable), name) in roles.into_iter().zip(&case.files) {
+        let Some(name) = name.as_ref().filter(|_| usable) else {
+            continue;
+        };
+        let name = OsStr::from_bytes(name);
+        std::fs::write(root.join(name), b"x").ok()?;
+        std::os::unix::fs::symlink(name, root.join(link)).ok()?;
+        values.insert(key.into(), format!("/{link}"));
+    }
+    let optional = [
+        (annotations::BLK_MNT_POINT, &case.mount),
+        (annotations::UNIKERNEL_VERSION, &case.version),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            values.insert(key.into(), value.clone());
+        }
+    }
+    values.insert(annotations::CMDLINE.into(), case.cmdline.clone());
+    let unikernel = from_values(&values, root).ok()?;
+    if let Some(name) = &case.hostname {
+        validate_hostname(name).ok()?;
+    }
+    let env = if caps.env {
+        case.env.clone()
+    } else {
+        Vec::new()
+    };
+    validate_env(&env).ok()?;
+    Some(Accepted {
+        unikernel,
+        hostname: case.hostname.clone(),
+        env,
+    })
+}
+
+/// The guest's input: the case's own values, or (`plain`) plain values of
+/// the same structure.
+fn boot_input<'a>(case: &'a Case, accepted: &'a Accepted, plain: &'a Plain) -> BootInput<'a> {
+    let u = &accepted.unikernel;
+    BootInput {
+        net: &case.net,
+        hostname: plain.hostname.as_deref().or(accepted.hostname.as_deref()),
+        nameservers: &case.nameservers,
+        image_cmdline: plain.cmdline.as_deref().unwrap_or(&u.cmdline),
+        version: u.version.as_deref(),
+        env: plain.env.as_deref().unwrap_or(&accepted.env),
+        initrd: u.initrd.is_some(),
+        block_mount: plain
+            .mount
+            .as_deref()
+            .or(u.block.as_ref().map(|b| b.mount_point.as_str())),
+        tsc_khz: case.tsc_khz,
+    }
+}
+
+/// Plain stand-ins for the hostile values of an accepted case.
+#[derive(Default)]
+struct Plain {
+    hostname: Option<String>,
+    cmdline: Option<String>,
+    env: Option<Vec<String>>,
+    mount: Option<String>,
+}
+
+impl Plain {
+    fn of(accepted: &Accepted) -> Self {
+        let u = &accepted.unikernel;
+        Plain {
+            hostname: accepted.hostname.as_ref().map(|_| "h".to_owned()),
+            cmdline: Some(
+                if u.cmdline.trim().is_empty() {
+                    ""
+                } else {
+                    "app"
+                }
+                .to_owned(),
+            ),
+            env: Some(
+                accepted
+                    .env
+                    .iter()
+                    .map(|e| format!("{}=v", e.split('=').next().unwrap_or_default()))
+                    .collect(),
+            ),
+            mount: u.block.as_ref().map(|_| "/m".to_owned()),
+        }
+    }
+}
+
+/// The monitor's input for the case, with `files` and the guest's `cmdline`.
+fn vmm_input<'a>(
+    case: &'a Case,
+    files: &'a [Option<PathBuf>; 3],
+    cmdline: &'a str,
+) -> VmmInput<'a> {
+    let (kvm, q35, sandbox) = case.qemu;
+    VmmInput {
+        binary: Path::new("/usr/bin/vmm"),
+        kernel: files[0].as_deref().unwrap_or(Path::new("/r/kernel")),
+        initrd: files[1].as_deref(),
+        block: files[2].as_deref(),
+        cmdline,
+        memory_mib: 256,
+        vcpus: 1,
+        tap: "uk-fuzz",
+        net: &case.net,
+        control_socket: Path::new("qmp.sock"),
+        state_dir: Path::new("/run/ukrun/.ukrun/fuzz"),
+        qemu: QemuOptions {
+            accel: if kvm {
+                ResolvedAccel::Kvm
+            } else {
+                ResolvedAccel::Tcg
+            },
+            machine: if q35 { Machine::Q35 } else { Machine::Microvm },
+            sandbox,
+            debug_exit: case.kind == GuestKind::Mewz,
+        },
+        solo5: case.kind.caps().solo5,
+    }
+}
+
+/// Rumprun's JSON: its shape, and the members that carry image values.
+fn rumprun(config: &str) -> (Json, serde_json::Value) {
+    (
+        serde_json::from_str(config).expect("rumprun's config is JSON"),
+        serde_json::from_str(config).expect("rumprun's config is JSON"),
+    )
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    #[test]
+    fn guest_command_lines_keep_their_shape(case in case()) {
+        let root = TempDir::new("guest");
+        let Some(accepted) = accept(&case, &root.0) else { return Ok(()) };
+        let Ok(line) = case.kind.render(&boot_input(&case, &accepted, &Plain::default())) else {
+            prop_assert!(case.version.is_some(), "only a version fails rendering");
+            return Ok(());
+        };
+        let twin = case.kind.render(&boot_input(&case, &accepted, &Plain::of(&accepted))).unwrap();
+        let u = &accepted.unikernel;
+        if case.kind == GuestKind::Rumprun {
+            let ((shape_of, values), (twin_shape, _)) = (rumprun(&line), rumprun(&twin));
+            prop_assert_eq!(shape_of, twin_shape);
+            prop_assert_eq!(values["cmdline"].as_str(), Some(u.cmdline.trim()));
+            if let Some(block) = &u.block {
+                prop_assert_eq!(values["blk"]["mountpoint"].as_str(), Some(block.mount_point.as_str()));
+            }
+            return Ok(());
+        }
+        let (all, twin_all) = (words(&line), words(&twin));
+        let image = words(u.cmdline.trim());
+        let twin_image = words(if image.is_empty() { "" } else { "app" });
+        prop_assert!(all.ends_with(&image), "the image's words come last, whole: {:?}", all);
+        let ours: Vec<String> = all[..all.len() - image.len()].iter().map(|w| shape(w)).collect();
+        let twins: Vec<String> =
+            twin_all[..twin_all.len() - twin_image.len()].iter().map(|w| shape(w)).collect();
+        prop_assert_eq!(ours, twins, "{}", line);
+    }
+
+    #[test]
+    fn monitor_commands_keep_their_shape_and_open_the_validated_files(case in case()) {
+        let root = TempDir::new("monitor");
+        let Some(accepted) = accept(&case, &root.0) else { return Ok(()) };
+        let Ok(line) = case.kind.render(&boot_input(&case, &accepted, &Plain::default())) else {
+            return Ok(());
+        };
+        let u = &accepted.unikernel;
+        let files = [Some(u.kernel.clone()), u.initrd.clone(), u.block.as_ref().map(|b| b.path.clone())];
+        let plain_files = [
+            None,
+            files[1].as_ref().map(|_| PathBuf::from("/r/initrd")),
+            files[2].as_ref().map(|_| PathBuf::from("/r/disk")),
+        ];
+        let plain_line = if line.is_empty() { "" } else { "x" };
+        let command = case.monitor.render(&vmm_input(&case, &files, &line));
+        let twin = case.monitor.render(&vmm_input(&case, &plain_files, plain_line));
+        let got = seen(case.monitor, &command);
+        prop_assert!(got.is_ok(), "{} refuses {:?}: {:?}", case.monitor.name(), command.argv, got);
+        let (got, expected) = (got.unwrap(), seen(case.monitor, &twin).unwrap());
+        prop_assert_eq!(&got.options, &expected.options, "{:?}", command.argv);
+        prop_assert_eq!(&got.config, &expected.config);
+        for (opened, validated) in got.files.iter().zip(&files) {
+            let validated = validated.as_ref().map(|p| p.to_str().unwrap_or("(not UTF-8)"));
+            prop_assert_eq!(opened.as_deref(), validated, "{:?}", command.argv);
+        }
+        if let Some(cmdline) = &got.cmdline {
+            prop_assert_eq!(cmdline, &line);
+        }
+    }
+}
