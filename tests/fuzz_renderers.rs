@@ -26,7 +26,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value};
+use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value, spliced};
 use guest_words::{shape, words};
 use json_shape::Json;
 use monitor_argv::seen;
@@ -72,7 +72,7 @@ struct Accepted {
 
 /// A file name an image may ship: any bytes but `/` and NUL.
 fn file_name() -> impl Strategy<Value = Vec<u8>> {
-    hostile_bytes()
+    let hostile = hostile_bytes()
         .prop_map(|b| {
             b.into_iter()
                 .filter(|&c| c != b'/' && c != 0)
@@ -81,12 +81,29 @@ fn file_name() -> impl Strategy<Value = Vec<u8>> {
         })
         .prop_filter("a file name", |n: &Vec<u8>| {
             !n.is_empty() && n != b"." && n != b".."
-        })
+        });
+    prop_oneof![
+        3 => "[a-z0-9_-][a-z0-9._-]{0,11}".prop_map(String::into_bytes),
+        1 => hostile,
+    ]
 }
 
-/// A name that passes or a hostile one.
+/// A value that passes, one with a hostile piece spliced in, or a hostile one.
 fn maybe_valid(valid: &'static str) -> impl Strategy<Value = String> {
-    prop_oneof![valid.prop_map(|s| s), hostile_value(100_000)]
+    prop_oneof![
+        4 => valid.prop_map(|s| s),
+        3 => spliced(valid.prop_map(|s| s)),
+        1 => hostile_value(100_000)
+    ]
+}
+
+/// Hostile text, mostly without the characters `create` refuses in it (so
+/// that most cases reach the renderers with every other separator).
+fn mostly_accepted(refused: fn(char) -> bool) -> impl Strategy<Value = String> {
+    prop_oneof![
+        7 => hostile_value(100_000).prop_map(move |t| t.chars().filter(|c| !refused(*c)).collect()),
+        1 => hostile_value(100_000),
+    ]
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -95,10 +112,10 @@ fn case() -> impl Strategy<Value = Case> {
         .flat_map(|(k, _)| Monitor::TABLE.iter().map(move |(m, _)| (*k, *m)))
         .filter(|(k, m)| k.runs_on(*m))
         .collect();
+    let env_value = mostly_accepted(|c| c.is_control() || c == '"' || c == '\\');
     let env_entry = prop_oneof![
-        ("[A-Za-z_][A-Za-z0-9_]{0,6}", hostile_value(100_000))
-            .prop_map(|(n, v)| format!("{n}={v}")),
-        hostile_text(8),
+        4 => ("[A-Za-z_][A-Za-z0-9_]{0,6}", env_value).prop_map(|(n, v)| format!("{n}={v}")),
+        1 => hostile_text(8),
     ];
     let net = (
         any::<[u8; 4]>(),
@@ -123,8 +140,11 @@ fn case() -> impl Strategy<Value = Case> {
                 proptest::option::of(file_name()),
             )
                 .prop_map(|(kernel, initrd, block)| [Some(kernel), initrd, block]),
-            proptest::option::of(maybe_valid("/[a-z0-9/._-]{0,12}")),
-            hostile_value(100_000),
+            proptest::option::of(
+                mostly_accepted(|c| c.is_control() || c.is_whitespace())
+                    .prop_map(|m| format!("/{m}")),
+            ),
+            mostly_accepted(char::is_control),
             proptest::option::of(maybe_valid("v?0\\.1[5-7]\\.[0-9](-rc1)?")),
         ),
         (
@@ -309,7 +329,7 @@ fn rumprun(config: &str) -> (Json, serde_json::Value) {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn guest_command_lines_keep_their_shape(case in case()) {

@@ -118,3 +118,20 @@ pub fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
             }),
     ]
 }
+
+/// A valid value from `valid` with one hostile piece spliced in somewhere:
+/// what gets past a check that is one character too lax.
+pub fn spliced(valid: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+    (
+        valid,
+        proptest::sample::select(PIECES),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(valid, piece, at)| {
+            let boundaries: Vec<usize> = (0..=valid.len())
+                .filter(|i| valid.is_char_boundary(*i))
+                .collect();
+            let at = boundaries[at.index(boundaries.len())];
+            format!("{}{piece}{}", &valid[..at], &valid[at..])
+        })
+}
