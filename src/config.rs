@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
+use crate::jail::ids::IdRange;
 use crate::vmm::Monitor;
 
 use crate::net::plan::NetworkMode;
@@ -41,6 +42,31 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     /// Pod network settings.
     pub network: NetworkConfig,
+    /// The VMM's cell.
+    pub jail: JailConfig,
+}
+
+/// How the VMM is confined.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JailConfig {
+    /// The user and group ids VMMs run as, one per container.
+    pub ids: IdRange,
+    /// Memory a qemu running under TCG needs beyond its guest's, in MiB
+    /// (translated code and qemu itself; docs/security.md has the figures).
+    pub tcg_overhead_mib: u64,
+    /// Memory any other monitor needs beyond its guest's, in MiB.
+    pub overhead_mib: u64,
+}
+
+impl Default for JailConfig {
+    fn default() -> Self {
+        Self {
+            ids: IdRange::default(),
+            tcg_overhead_mib: 192,
+            overhead_mib: 64,
+        }
+    }
 }
 
 /// How guests are wired to the pod network.
@@ -282,6 +308,25 @@ mod tests {
         let e =
             Config::parse("[network]\npod_loopback = \"10.0.0.1\"\n", Path::new("/c")).unwrap_err();
         assert!(e.to_string().contains("not a link-local"), "{e}");
+    }
+
+    #[test]
+    fn jail_section() {
+        let c = Config::parse(
+            "[jail]\ntcg_overhead_mib = 300\nids = { first = 100000, count = 10 }\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.jail.tcg_overhead_mib, 300);
+        assert_eq!(c.jail.overhead_mib, 64);
+        assert_eq!(
+            c.jail.ids,
+            IdRange {
+                first: 100_000,
+                count: 10
+            }
+        );
+        assert!(Config::parse("[jail]\nuid = 5\n", Path::new("x")).is_err());
     }
 
     #[test]

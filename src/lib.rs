@@ -11,6 +11,8 @@ pub mod delegate;
 pub mod dns;
 pub mod doctor;
 pub mod guest;
+pub mod jail;
+pub mod limits;
 pub mod log;
 pub mod names;
 pub mod net;

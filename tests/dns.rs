@@ -129,8 +129,11 @@ fn boot_arguments_give_the_nameservers() -> Result<()> {
     fx.create("g1")?;
     fx.start("g1")?;
     resolves(&fx, "kubernetes.default.svc.cluster.local", "10.96.0.1")?;
-    let log = std::fs::read_to_string(fx.runtime.log_path())?;
-    ensure!(log.contains(":eth0:off:10.77.0.1"), "dns0 in ip=: {log}");
+    let config = fx.vmm_config("g1")?;
+    ensure!(
+        config.contains(":eth0:off:10.77.0.1"),
+        "dns0 in ip=: {config}"
+    );
     Ok(())
 }
 
@@ -154,11 +157,11 @@ fn the_relay_applies_the_search_list_and_answers_from_the_pods_hosts() -> Result
         let got = probe(&fx, "g1", &format!("UKRUN-GUEST-PROBE dns {name} "))?;
         ensure!(got == format!("addresses={expected}"), "{name}: {got}");
     }
-    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    let config = fx.vmm_config("g1")?;
     ensure!(
-        log.contains("ip=10.77.0.2::10.77.0.1:255.255.255.252:")
-            && log.contains(":eth0:off:169.254.1.1"),
-        "the guest's resolver is the relay: {log}"
+        config.contains("ip=10.77.0.2::10.77.0.1:255.255.255.252:")
+            && config.contains(":eth0:off:169.254.1.1"),
+        "the guest's resolver is the relay: {config}"
     );
     fx.delete_and_check("g1", &before)
 }

@@ -3,7 +3,8 @@
 //! list, framework versions and the container environment. No input panics
 //! a parser; what `from_values` accepts cannot break a guest or monitor
 //! command line (no control character in the command line, a block mount
-//! point that is one absolute word); values round-trip where a format has
+//! point that is one absolute word) and its files are in-image paths that
+//! open inside the rootfs; values round-trip where a format has
 //! a writer. Short run in `cargo test`; `PROPTEST_CASES=N` for a long one
 //! (docs/fuzzing.md).
 
@@ -12,6 +13,8 @@ mod fuzz_support;
 mod temp_dir;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Component;
 
 use base64::Engine;
 use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value, spliced};
@@ -22,6 +25,7 @@ use ukrun::guest::version::Version;
 use ukrun::spec::annotations::{self, decode_urunc_json, merge, UruncValues};
 use ukrun::spec::knobs::{self, from_annotations};
 use ukrun::spec::ports::{parse_port_list, GuestPort, Protocol};
+use ukrun::spec::rootfs_path::{open_file, Access};
 use ukrun::spec::unikernel::from_values;
 
 fn base64(bytes: &[u8]) -> String {
@@ -122,6 +126,8 @@ fn rootfs() -> TempDir {
     for file in ["boot/kernel", "initrd", "disk.img"] {
         std::fs::write(dir.0.join(file), b"x").unwrap();
     }
+    let disk = std::fs::Permissions::from_mode(0o666);
+    std::fs::set_permissions(dir.0.join("disk.img"), disk).unwrap();
     dir
 }
 
@@ -221,8 +227,18 @@ proptest! {
                 prop_assert!(m.starts_with('/'), "{:?}", m);
                 prop_assert!(!m.chars().any(|c| c.is_control() || c.is_whitespace()), "{:?}", m);
             }
+            let inside: Vec<(u64, u64)> = ["boot/kernel", "initrd", "disk.img"]
+                .iter()
+                .map(|f| std::fs::metadata(root.join(f)).map(|m| (m.dev(), m.ino())).unwrap())
+                .collect();
             for path in [Some(&u.kernel), u.initrd.as_ref(), u.block.as_ref().map(|b| &b.path)].into_iter().flatten() {
-                prop_assert!(path.starts_with(root), "{}", path.display());
+                let text = path.to_str();
+                prop_assert!(text.is_some_and(|t| t.starts_with('/')), "{}", path.display());
+                prop_assert!(!path.components().any(|c| c == Component::ParentDir), "{}", path.display());
+                let opened = open_file(root, text.unwrap(), "file", Access::Read);
+                prop_assert!(opened.is_ok(), "{}: {:?}", path.display(), opened);
+                let meta = opened.unwrap().metadata().unwrap();
+                prop_assert!(inside.contains(&(meta.dev(), meta.ino())), "{} opens a file outside the rootfs", path.display());
             }
             if let Some(v) = &u.version {
                 prop_assert!(Version::parse(v).is_ok());

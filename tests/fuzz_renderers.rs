@@ -7,9 +7,11 @@
 //! is done with; what they accept must render to the shape a plain input
 //! of the same structure renders to, as the guest and the monitor parse it
 //! (models in `fuzz_renderers/`), so no value smuggles in a word, option
-//! key or JSON member; and the monitor must open exactly the files that
-//! were validated. Short run in `cargo test`; `PROPTEST_CASES=N` for a
-//! long one (docs/fuzzing.md).
+//! key, configuration line or JSON member. No image path reaches a
+//! monitor: it must name its files only by the descriptors it is handed,
+//! exactly the guest's, and get the guest's command line whole, never on
+//! its argv when it carries the environment. Short run in `cargo test`;
+//! `PROPTEST_CASES=N` for a long one (docs/fuzzing.md).
 
 mod fuzz_support;
 #[path = "fuzz_renderers/guest_words.rs"]
@@ -24,25 +26,27 @@ mod temp_dir;
 use std::ffi::OsStr;
 use std::net::Ipv4Addr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value, spliced};
 use guest_words::{shape, words};
 use json_shape::Json;
-use monitor_argv::seen;
+use monitor_argv::{seen, Carrier};
 use proptest::prelude::*;
 use temp_dir::TempDir;
 use ukrun::config::Machine;
 use ukrun::guest::boot::{validate_env, BootInput};
 use ukrun::guest::caps::Rootfs;
 use ukrun::guest::GuestKind;
+use ukrun::jail::fds;
 use ukrun::names::Named;
 use ukrun::net::plan::GuestNet;
 use ukrun::spec::annotations::{self, UruncValues};
 use ukrun::spec::pod_files::validate_hostname;
 use ukrun::spec::unikernel::{from_values, Unikernel};
-use ukrun::vmm::input::{QemuOptions, VmmInput};
-use ukrun::vmm::qemu::ResolvedAccel;
+use ukrun::vmm::input::{Handed, QemuOptions, RenderError, VmmInput};
+use ukrun::vmm::qemu::{ResolvedAccel, CONFIG_VALUE_MAX};
 use ukrun::vmm::Monitor;
 
 /// One container as a hostile image and pod make it.
@@ -203,6 +207,9 @@ fn accept(case: &Case, root: &Path) -> Option<Accepted> {
         };
         let name = OsStr::from_bytes(name);
         std::fs::write(root.join(name), b"x").ok()?;
+        // Open to the confined VMM, as an image must ship them.
+        let open_to_all = std::fs::Permissions::from_mode(0o666);
+        std::fs::set_permissions(root.join(name), open_to_all).ok()?;
         std::os::unix::fs::symlink(name, root.join(link)).ok()?;
         values.insert(key.into(), format!("/{link}"));
     }
@@ -220,7 +227,7 @@ fn accept(case: &Case, root: &Path) -> Option<Accepted> {
     if let Some(name) = &case.hostname {
         validate_hostname(name).ok()?;
     }
-    let env = if caps.env {
+    let env = if caps.env && case.monitor.hides_guest_cmdline() {
         case.env.clone()
     } else {
         Vec::new()
@@ -287,25 +294,21 @@ impl Plain {
     }
 }
 
-/// The monitor's input for the case, with `files` and the guest's `cmdline`.
-fn vmm_input<'a>(
-    case: &'a Case,
-    files: &'a [Option<PathBuf>; 3],
-    cmdline: &'a str,
-) -> VmmInput<'a> {
+/// The monitor's input for the case, with the guest's `cmdline`.
+fn vmm_input<'a>(case: &'a Case, accepted: &Accepted, cmdline: &'a str) -> VmmInput<'a> {
     let (kvm, q35, sandbox) = case.qemu;
+    let u = &accepted.unikernel;
     VmmInput {
         binary: Path::new("/usr/bin/vmm"),
-        kernel: files[0].as_deref().unwrap_or(Path::new("/r/kernel")),
-        initrd: files[1].as_deref(),
-        block: files[2].as_deref(),
+        initrd: u.initrd.is_some(),
+        block: u.block.is_some(),
         cmdline,
+        cmdline_has_env: !accepted.env.is_empty(),
         memory_mib: 256,
         vcpus: 1,
         tap: "uk-fuzz",
         net: &case.net,
         control_socket: Path::new("qmp.sock"),
-        state_dir: Path::new("/run/ukrun/.ukrun/fuzz"),
         qemu: QemuOptions {
             accel: if kvm {
                 ResolvedAccel::Kvm
@@ -328,6 +331,48 @@ fn rumprun(config: &str) -> (Json, serde_json::Value) {
     )
 }
 
+/// Checks that `line`, the command line as the guest gets it, has the
+/// shape of `twin`, the line of plain values: the image's words last and
+/// whole, every word before them keyed as the twin's (Rumprun: the same
+/// JSON members, the image's values in theirs).
+fn guest_shape(
+    kind: GuestKind,
+    u: &Unikernel,
+    line: &str,
+    twin: &str,
+) -> Result<(), TestCaseError> {
+    if kind == GuestKind::Rumprun {
+        let ((shape_of, values), (twin_shape, _)) = (rumprun(line), rumprun(twin));
+        prop_assert_eq!(shape_of, twin_shape);
+        prop_assert_eq!(values["cmdline"].as_str(), Some(u.cmdline.trim()));
+        if let Some(block) = &u.block {
+            prop_assert_eq!(
+                values["blk"]["mountpoint"].as_str(),
+                Some(block.mount_point.as_str())
+            );
+        }
+        return Ok(());
+    }
+    let (all, twin_all) = (words(kind, line), words(kind, twin));
+    let image = words(kind, u.cmdline.trim());
+    let twin_image = words(kind, if image.is_empty() { "" } else { "app" });
+    prop_assert!(
+        all.ends_with(&image),
+        "the image's words come last, whole: {:?}",
+        all
+    );
+    let ours: Vec<String> = all[..all.len() - image.len()]
+        .iter()
+        .map(|w| shape(w))
+        .collect();
+    let twins: Vec<String> = twin_all[..twin_all.len() - twin_image.len()]
+        .iter()
+        .map(|w| shape(w))
+        .collect();
+    prop_assert_eq!(ours, twins, "{}", line);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config(1024))]
 
@@ -340,54 +385,101 @@ proptest! {
             return Ok(());
         };
         let twin = case.kind.render(&boot_input(&case, &accepted, &Plain::of(&accepted))).unwrap();
-        let u = &accepted.unikernel;
-        if case.kind == GuestKind::Rumprun {
-            let ((shape_of, values), (twin_shape, _)) = (rumprun(&line), rumprun(&twin));
-            prop_assert_eq!(shape_of, twin_shape);
-            prop_assert_eq!(values["cmdline"].as_str(), Some(u.cmdline.trim()));
-            if let Some(block) = &u.block {
-                prop_assert_eq!(values["blk"]["mountpoint"].as_str(), Some(block.mount_point.as_str()));
-            }
-            return Ok(());
-        }
-        let (all, twin_all) = (words(&line), words(&twin));
-        let image = words(u.cmdline.trim());
-        let twin_image = words(if image.is_empty() { "" } else { "app" });
-        prop_assert!(all.ends_with(&image), "the image's words come last, whole: {:?}", all);
-        let ours: Vec<String> = all[..all.len() - image.len()].iter().map(|w| shape(w)).collect();
-        let twins: Vec<String> =
-            twin_all[..twin_all.len() - twin_image.len()].iter().map(|w| shape(w)).collect();
-        prop_assert_eq!(ours, twins, "{}", line);
+        guest_shape(case.kind, &accepted.unikernel, &line, &twin)?;
     }
 
     #[test]
-    fn monitor_commands_keep_their_shape_and_open_the_validated_files(case in case()) {
+    fn monitors_name_only_handed_files_and_keep_the_command_line_off_the_argv(case in case()) {
         let root = TempDir::new("monitor");
         let Some(accepted) = accept(&case, &root.0) else { return Ok(()) };
         let Ok(line) = case.kind.render(&boot_input(&case, &accepted, &Plain::default())) else {
             return Ok(());
         };
         let u = &accepted.unikernel;
-        let files = [Some(u.kernel.clone()), u.initrd.clone(), u.block.as_ref().map(|b| b.path.clone())];
-        let plain_files = [
-            None,
-            files[1].as_ref().map(|_| PathBuf::from("/r/initrd")),
-            files[2].as_ref().map(|_| PathBuf::from("/r/disk")),
-        ];
-        let plain_line = if line.is_empty() { "" } else { "x" };
-        let command = case.monitor.render(&vmm_input(&case, &files, &line));
-        let twin = case.monitor.render(&vmm_input(&case, &plain_files, plain_line));
+        let qemu = case.monitor == Monitor::Qemu;
+        let command = match case.monitor.render(&vmm_input(&case, &accepted, &line)) {
+            Ok(command) => command,
+            Err(e) => {
+                prop_assert!(
+                    matches!(e, RenderError::EnvWouldShow { .. })
+                        && qemu
+                        && !accepted.env.is_empty()
+                        && (line.contains('"') || line.len() > CONFIG_VALUE_MAX),
+                    "{} refuses {:?}: {}", case.monitor.name(), line, e
+                );
+                return Ok(());
+            }
+        };
         let got = seen(case.monitor, &command);
-        prop_assert!(got.is_ok(), "{} refuses {:?}: {:?}", case.monitor.name(), command.argv, got);
-        let (got, expected) = (got.unwrap(), seen(case.monitor, &twin).unwrap());
+        prop_assert!(got.is_ok(), "{} refuses {:?} {:?}: {:?}", case.monitor.name(), command.argv, command.config, got);
+        let got = got.unwrap();
+
+        // (a) Files are named only by the descriptors handed, the guest's.
+        let config_text = command.config.as_deref().unwrap_or_default();
+        let mut image_paths = vec![root.0.display().to_string(), u.kernel.display().to_string()];
+        image_paths.extend(u.initrd.iter().map(|p| p.display().to_string()));
+        image_paths.extend(u.block.iter().map(|b| b.path.display().to_string()));
+        for path in &image_paths {
+            prop_assert!(
+                !command.argv.iter().any(|a| a.contains(path.as_str())) && !config_text.contains(path.as_str()),
+                "{} names image path {:?}: {:?} {:?}", case.monitor.name(), path, command.argv, command.config
+            );
+        }
+        let handed = |h: Handed| fds::proc_path(h.fd()).display().to_string();
+        let expected_files = [
+            Some(handed(Handed::Kernel)),
+            u.initrd.as_ref().map(|_| handed(Handed::Initrd)),
+            u.block.as_ref().map(|_| if qemu { "/dev/fdset/1".to_owned() } else { handed(Handed::Block) }),
+        ];
+        prop_assert_eq!(&got.files, &expected_files, "{:?} {:?}", command.argv, command.config);
+        let mut expected_handed = vec![Handed::Kernel];
+        expected_handed.extend(u.initrd.as_ref().map(|_| Handed::Initrd));
+        expected_handed.extend(u.block.as_ref().map(|_| Handed::Block));
+        let mut fdset = Vec::new();
+        if qemu && u.block.is_some() {
+            expected_handed.push(Handed::BlockReadOnly);
+            fdset = vec![Handed::Block.fd(), Handed::BlockReadOnly.fd()];
+        }
+        prop_assert_eq!(&command.files, &expected_handed);
+        prop_assert_eq!(&got.fds, &fdset, "{:?}", command.argv);
+
+        // (b) The guest gets its command line whole, in its shape.
+        let Some((received, carrier)) = got.cmdline.clone() else {
+            return Err(TestCaseError::fail(format!("{} gets no command line: {:?}", case.monitor.name(), command)));
+        };
+        prop_assert_eq!(&received, &line);
+        let twin_line = case.kind.render(&boot_input(&case, &accepted, &Plain::of(&accepted))).unwrap();
+        guest_shape(case.kind, u, &received, &twin_line)?;
+
+        // (c) The environment never reaches an argv.
+        if !accepted.env.is_empty() {
+            prop_assert_eq!(carrier, Carrier::Config, "the environment is on the argv: {:?}", command.argv);
+            prop_assert!(!command.argv.iter().any(|a| a.contains(line.as_str())), "{:?}", command.argv);
+        }
+
+        // (d) qemu's configuration: exactly its keys, one line each (the
+        // model refuses a value with a double quote or a newline), and the
+        // command line on the argv only when the configuration cannot hold it.
+        if qemu {
+            let mut keys = vec!["kernel"];
+            keys.extend(u.initrd.as_ref().map(|_| "initrd"));
+            if carrier == Carrier::Config {
+                keys.push("append");
+            } else {
+                prop_assert!(line.contains('"') || line.len() > CONFIG_VALUE_MAX, "{:?} could be in the config", line);
+            }
+            prop_assert_eq!(&got.config_keys, &keys, "{:?}", command.config);
+        }
+
+        // And no value smuggles in an option, key or member.
+        let plain_line = match (line.is_empty(), carrier) {
+            (true, _) => "",
+            (false, Carrier::Argv) if qemu => "\"x\"",
+            (false, _) => "x",
+        };
+        let twin = case.monitor.render(&vmm_input(&case, &accepted, plain_line)).unwrap();
+        let expected = seen(case.monitor, &twin).unwrap();
         prop_assert_eq!(&got.options, &expected.options, "{:?}", command.argv);
         prop_assert_eq!(&got.config, &expected.config);
-        for (opened, validated) in got.files.iter().zip(&files) {
-            let validated = validated.as_ref().map(|p| p.to_str().unwrap_or("(not UTF-8)"));
-            prop_assert_eq!(opened.as_deref(), validated, "{:?}", command.argv);
-        }
-        if let Some(cmdline) = &got.cmdline {
-            prop_assert_eq!(cmdline, &line);
-        }
     }
 }

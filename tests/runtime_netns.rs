@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::guest::PAGE_TEXT;
 use ukrun_testbed::topology::{Shape, POD_IP};
-use ukrun_testbed::{procs, sidecar, wait};
+use ukrun_testbed::{netstate, procs, sidecar, wait};
 
 /// A guest fixture driven by this build's ukrun binary.
 fn fixture(tag: &str, shape: Shape) -> Result<Fixture> {
@@ -246,6 +246,91 @@ fn killed_supervisor_takes_the_vmm_and_delete_undoes_the_rest() -> Result<()> {
     Ok(())
 }
 
+/// A pod sandbox recreated after a crash gets a new netns at the same path:
+/// the late delete of the killed container must undo nothing in it, where
+/// another container wired another guest.
+#[test]
+fn delete_of_a_killed_container_leaves_a_recreated_pod_netns_alone() -> Result<()> {
+    let shape = Shape::Bridge { mtu: 1500 };
+    let mut fx = fixture("rn", shape)?;
+    kill_supervisor(&fx, "g1")?;
+    // Held open, the old namespace keeps its inode: the new one gets another.
+    let old = std::fs::File::open(fx.topo.pod_netns().path())?;
+    fx.topo.rebuild(shape)?;
+    drop(old);
+    let before = fx.settled_view()?;
+    fx.create("g2")?;
+    fx.start("g2")?;
+    fx.wait_ready("g2")?;
+    ensure!(fx.fetch_from_node()?.contains(PAGE_TEXT), "g2 serves");
+    let wired = fx.topo.pod_network_view()?;
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    ensure!(
+        !fx.runtime.leftover_state().contains(&"g1".to_owned()),
+        "g1's state is gone"
+    );
+    let lines = |view: String| view.lines().map(str::to_owned).collect::<Vec<_>>();
+    let changed = netstate::diff(&lines(wired), &lines(fx.topo.pod_network_view()?));
+    ensure!(
+        changed.is_empty(),
+        "deleting g1 changed the new pod netns:\n{}",
+        changed.join("\n")
+    );
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(
+        log.contains("is not the one container g1 was wired in"),
+        "delete says why it undid nothing: {log}"
+    );
+    ensure!(fx.fetch_from_node()?.contains(PAGE_TEXT), "g2 still serves");
+    fx.delete_and_check("g2", &before)
+}
+
+/// The kernel gives a freed namespace's inode to the next namespace: a pod
+/// netns recreated with the inode of the killed container's is still
+/// another namespace (its cookie tells), and the late delete leaves what
+/// its CNI set alone. Which inode the kernel gives cannot be chosen, so the
+/// killed container's record is moved to the new inode, as reuse leaves it.
+#[test]
+fn delete_of_a_killed_container_leaves_a_netns_that_reuses_its_inode_alone() -> Result<()> {
+    let shape = Shape::Bridge { mtu: 1500 };
+    let mut fx = fixture("ri", shape)?;
+    kill_supervisor(&fx, "g1")?;
+    let old = procs::netns_inode(fx.topo.pod_netns().path())?;
+    fx.topo.rebuild(shape)?;
+    let new = procs::netns_inode(fx.topo.pod_netns().path())?;
+    as_if_reused(&fx, "g1", old, new)?;
+    fx.topo
+        .pod_netns()
+        .run("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+    let before = fx.settled_view()?;
+    let out = fx.runtime.run(&["delete", "g1"])?;
+    ensure!(out.status.success(), "{}", fx.runtime.last_error());
+    fx.assert_nothing_left(&before)?;
+    let log = std::fs::read_to_string(fx.runtime.log_path())?;
+    ensure!(
+        log.contains("is not the one container g1 was wired in"),
+        "delete says why it undid nothing: {log}"
+    );
+    Ok(())
+}
+
+/// Moves container `id`'s record of its pod netns (state and owner record)
+/// from inode `old` to `new`, keeping the recorded cookie.
+fn as_if_reused(fx: &Fixture, id: &str, old: u64, new: u64) -> Result<()> {
+    let root = fx.runtime.dir.join("root/.ukrun");
+    let path = root.join(id).join("state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    ensure!(state["netns_cookie"].is_u64(), "{id} recorded a cookie");
+    state["netns_inode"] = new.into();
+    std::fs::write(&path, serde_json::to_vec(&state)?)?;
+    std::fs::rename(
+        root.join(format!("@netns/{old}")),
+        root.join(format!("@netns/{new}")),
+    )?;
+    Ok(())
+}
+
 /// Creates and starts `id`, then kills its supervisor with SIGKILL and
 /// waits until the VMM died with it: the pod netns keeps what it wired.
 fn kill_supervisor(fx: &Fixture, id: &str) -> Result<()> {
@@ -331,6 +416,47 @@ fn exec_is_refused_at_once_and_unknown_ids_go_to_runc() -> Result<()> {
     let features: serde_json::Value =
         serde_json::from_slice(&fx.runtime.run(&["features"])?.stdout)?;
     assert!(features["ociVersionMax"].is_string());
+    Ok(())
+}
+
+/// What the pod netns held before ukrun came stays when a step finds it
+/// taken: a traffic shaper's ingress qdisc on the pod interface fails a
+/// tc-mode create, the kernel's local rule moved by someone else fails a
+/// routed one, and both are as they were after.
+#[test]
+fn a_step_that_finds_its_object_taken_leaves_that_object_alone() -> Result<()> {
+    let cases: [(&str, &str, &[&[&str]], &str); 2] = [
+        (
+            "tq",
+            "tc",
+            &[&["tc", "qdisc", "add", "dev", "eth0", "ingress"]],
+            "eth0 already has an ingress qdisc",
+        ),
+        (
+            "tr",
+            "routed",
+            &[
+                &["ip", "rule", "add", "pref", "50", "lookup", "local"],
+                &["ip", "rule", "del", "pref", "0"],
+            ],
+            "no `lookup local` rule at priority 0",
+        ),
+    ];
+    for (tag, mode, taken, expect) in cases {
+        let fx = fixture(tag, Shape::Bridge { mtu: 1500 })?;
+        fx.bundle
+            .edit(|c| c["annotations"]["ukrun.dev/network-mode"] = mode.into())?;
+        for command in taken {
+            fx.topo.pod_netns().run(command[0], &command[1..])?;
+        }
+        let before = fx.settled_view()?;
+        let out = fx.runtime.create(&fx.bundle.dir, "g1")?;
+        ensure!(!out.status.success(), "{mode}: create fails");
+        let error = fx.runtime.last_error();
+        ensure!(error.contains(expect), "{mode}: create says why: {error}");
+        fx.assert_nothing_left(&before)
+            .with_context(|| format!("{mode} mode"))?;
+    }
     Ok(())
 }
 

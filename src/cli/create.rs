@@ -5,9 +5,10 @@ use std::path::Path;
 use std::process::Child;
 
 use super::{CreateArgs, Global, Outcome};
+use crate::limits::excerpt;
 use crate::names::Named;
-use crate::spec::{Bundle, BundleError};
-use crate::state::{ContainerState, Stage};
+use crate::spec::{Bundle, BundleError, Unikernel};
+use crate::state::{ContainerState, Stage, Store};
 use crate::supervisor::{self, launch, namespaces, teardown};
 
 /// Creates the container; returns the supervisor child for `run`.
@@ -23,9 +24,24 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
     let Some(unikernel) = bundle.unikernel().map_err(|e| e.to_string())? else {
         return Ok((Outcome::Delegate, None));
     };
+    text_paths(&bundle)?;
     launch::check(&bundle, &unikernel, &g.config).map_err(|e| e.to_string())?;
     namespaces::network_path(&bundle.spec).map_err(|e| e.to_string())?;
-    g.store.claim(&args.id).map_err(|e| e.to_string())?;
+    let claim = Claim::new(&g.store, &args.id)?;
+    let child = start_supervisor(g, args, bundle, unikernel)?;
+    claim.keep();
+    Ok((Outcome::Exit(0), Some(child)))
+}
+
+/// Records the container, starts its supervisor and waits until it is
+/// ready; on failure, undoes what the supervisor set up (the caller's
+/// [`Claim`] removes the state).
+fn start_supervisor(
+    g: &Global,
+    args: &CreateArgs,
+    bundle: Bundle,
+    unikernel: Unikernel,
+) -> Result<Child, String> {
     let (recorded_kind, recorded_monitor) = (unikernel.kind, unikernel.monitor);
     let state = ContainerState {
         id: args.id.clone(),
@@ -39,34 +55,26 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
         vmm_argv: Vec::new(),
         netns: None,
         netns_inode: None,
+        netns_cookie: None,
         network: Vec::new(),
         cgroups: Vec::new(),
+        vmm_id: None,
         dns: None,
         unikernel,
     };
-    if let Err(e) = g.store.save(&state) {
-        let _ = g.store.remove(&args.id);
-        return Err(e.to_string());
-    }
-    let (mut child, sync) = match supervisor::spawn(&g.global_args, &args.id) {
-        Ok(spawned) => spawned,
-        Err(e) => {
-            let _ = g.store.remove(&args.id);
-            return Err(format!("cannot start the supervisor: {e}"));
-        }
-    };
+    g.store.save(&state).map_err(|e| e.to_string())?;
+    let (mut child, sync) = supervisor::spawn(&g.global_args, &args.id)
+        .map_err(|e| format!("cannot start the supervisor: {e}"))?;
     if let Err(reason) = supervisor::wait_ready(sync) {
-        let _ = child.wait();
-        let recorded = g.store.load(&args.id).unwrap_or(state);
-        for problem in teardown::teardown(&g.store, &recorded) {
-            g.logger.error(&problem);
-        }
-        let _ = g.store.remove(&args.id);
+        abandon(g, &mut child, state);
         return Err(reason);
     }
     if let Some(pid_file) = &args.pid_file {
-        write_pid_file(pid_file, child.id())
-            .map_err(|e| format!("cannot write pid file {}: {e}", pid_file.display()))?;
+        if let Err(e) = write_pid_file(pid_file, child.id()) {
+            let _ = child.kill();
+            abandon(g, &mut child, state);
+            return Err(format!("cannot write pid file {}: {e}", pid_file.display()));
+        }
     }
     g.logger.debug(&format!(
         "created container {}: {} guest on {} (supervisor pid {})",
@@ -75,7 +83,68 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
         recorded_monitor.name(),
         child.id()
     ));
-    Ok((Outcome::Exit(0), Some(child)))
+    Ok(child)
+}
+
+/// Waits for a supervisor that failed or was killed, and undoes what it
+/// recorded.
+fn abandon(g: &Global, child: &mut Child, state: ContainerState) {
+    let _ = child.wait();
+    let recorded = g.store.load(&state.id).unwrap_or(state);
+    teardown::teardown(&g.store, &recorded, &g.logger);
+}
+
+/// A claimed container id, released (its state directory removed) unless
+/// the create that claimed it succeeded, also when that create panicked.
+struct Claim<'a> {
+    store: &'a Store,
+    id: &'a str,
+    kept: bool,
+}
+
+impl<'a> Claim<'a> {
+    fn new(store: &'a Store, id: &'a str) -> Result<Self, String> {
+        store.claim(id).map_err(|e| e.to_string())?;
+        Ok(Self {
+            store,
+            id,
+            kept: false,
+        })
+    }
+
+    /// The create succeeded: the container keeps its id.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = self.store.remove(self.id);
+        }
+    }
+}
+
+/// Refuses bundle paths that are not UTF-8: ukrun records them in the
+/// container's state as JSON text. (The image's own file names come from
+/// annotations, which are text; the files are opened inside the rootfs
+/// and never named again.)
+fn text_paths(bundle: &Bundle) -> Result<(), String> {
+    let paths = [
+        ("bundle directory", Some(bundle.dir.as_path())),
+        ("root filesystem", Some(bundle.rootfs.as_path())),
+    ];
+    match paths
+        .into_iter()
+        .find_map(|(what, path)| path.filter(|p| p.to_str().is_none()).map(|p| (what, p)))
+    {
+        Some((what, path)) => Err(format!(
+            "{what} path {} is not UTF-8 (ukrun records paths as text): rename it",
+            excerpt(&path.to_string_lossy())
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Writes the pid atomically, as runc does (the shim may read it at once).

@@ -30,9 +30,7 @@ pub(crate) fn delete(g: &Global, id: &str, force: bool) -> Result<Outcome, Strin
         let _ = p.signal(Signal::SIGKILL);
     }
     wait_gone(&processes)?;
-    for problem in teardown::teardown(&g.store, &state) {
-        g.logger.error(&problem);
-    }
+    teardown::teardown(&g.store, &state, &g.logger);
     g.store.remove(id).map_err(|e| e.to_string())?;
     Ok(Outcome::Exit(0))
 }

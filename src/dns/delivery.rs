@@ -12,9 +12,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 
 use crate::guest::caps::{Capabilities, DnsArgs};
+use crate::limits::FILES_DELIVERY_INITRD_DATA_BYTES;
 use crate::net::plan::NetworkMode;
 
 use super::pod_dns::PodDns;
+use crate::limits::excerpt;
 
 /// Annotation choosing the delivery.
 pub const DNS_DELIVERY: &str = "ukrun.dev/dns-delivery";
@@ -70,6 +72,9 @@ pub struct DnsPlan {
     pub delivery: Delivery,
     /// Nameservers for the guest's boot arguments (may be empty).
     pub boot_nameservers: Vec<Ipv4Addr>,
+    /// Why a better delivery was not possible, when one was wanted (logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// Why the delivery cannot be what was asked.
@@ -77,7 +82,8 @@ pub struct DnsPlan {
 pub enum DeliveryError {
     /// Unknown annotation value.
     #[error(
-        "annotation {DNS_DELIVERY}: unknown delivery {0:?} (use auto, files, bootargs or relay)"
+        "annotation {DNS_DELIVERY}: unknown delivery {} (use auto, files, bootargs or relay)",
+        excerpt(.0)
     )]
     Unknown(String),
     /// The guest cannot take what was asked.
@@ -92,6 +98,8 @@ pub struct GuestDnsFacts<'a> {
     pub caps: &'a Capabilities,
     /// Whether the guest is Linux with an initrd (files can be appended).
     pub linux_initrd: bool,
+    /// Bytes of data (holes excluded) in that initrd, which files delivery copies.
+    pub initrd_data_bytes: u64,
     /// Network mode (the relay needs routed).
     pub mode: NetworkMode,
     /// The pod-loopback address (the relay's).
@@ -144,6 +152,7 @@ fn relay(guest: &GuestDnsFacts<'_>) -> DnsPlan {
     DnsPlan {
         delivery: Delivery::Relay { apply_search: true },
         boot_nameservers: vec![guest.pod_loopback],
+        fallback: None,
     }
 }
 
@@ -151,6 +160,21 @@ fn plan(delivery: Delivery, boot_nameservers: Vec<Ipv4Addr>) -> Result<DnsPlan, 
     Ok(DnsPlan {
         delivery,
         boot_nameservers,
+        fallback: None,
+    })
+}
+
+/// Why the pod's files cannot be appended to the guest's initrd, if they
+/// cannot.
+fn files_refusal(guest: &GuestDnsFacts<'_>) -> Option<String> {
+    if !guest.linux_initrd {
+        return Some("files need a Linux guest with an initrd".into());
+    }
+    let data = guest.initrd_data_bytes;
+    (data > FILES_DELIVERY_INITRD_DATA_BYTES).then(|| {
+        format!(
+            "files delivery copies the initrd, which holds {data} bytes of data, more than the cap of {FILES_DELIVERY_INITRD_DATA_BYTES} bytes"
+        )
     })
 }
 
@@ -174,10 +198,10 @@ pub fn plan_dns(
     let takes_args = guest.caps.dns != DnsArgs::None;
     let routed = guest.mode == NetworkMode::Routed;
     match choice {
-        Choice::Files if !guest.linux_initrd => {
-            unsupported("files need a Linux guest with an initrd")
-        }
-        Choice::Files => plan(Delivery::Files, Vec::new()),
+        Choice::Files => match files_refusal(&guest) {
+            Some(why) => unsupported(&why),
+            None => plan(Delivery::Files, Vec::new()),
+        },
         Choice::BootArgs if !takes_args => {
             unsupported("this guest kind takes no DNS boot argument")
         }
@@ -217,13 +241,17 @@ fn auto(guest: &GuestDnsFacts<'_>, servers: Servers) -> Result<DnsPlan, Delivery
     if servers.reachable.is_empty() {
         return Ok(relay(guest));
     }
-    if guest.linux_initrd {
+    let files = files_refusal(guest);
+    if files.is_none() {
         return plan(Delivery::Files, Vec::new());
     }
-    if routed && (servers.has_search || servers.some_unreachable()) {
-        return Ok(relay(guest));
-    }
-    boot_args(guest, &servers)
+    let fallback = files.filter(|_| guest.linux_initrd);
+    let next = if routed && (servers.has_search || servers.some_unreachable()) {
+        Ok(relay(guest))
+    } else {
+        boot_args(guest, &servers)
+    };
+    next.map(|p| DnsPlan { fallback, ..p })
 }
 
 #[cfg(test)]
@@ -256,6 +284,7 @@ mod tests {
         let facts = GuestDnsFacts {
             caps: &f.0,
             linux_initrd: f.1,
+            initrd_data_bytes: 0,
             mode: f.2,
             pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
         };
@@ -457,5 +486,40 @@ mod tests {
         assert!(decide(Choice::BootArgs, linux, &pod(DOCKER)).is_err());
         assert_eq!(Choice::parse("relay"), Some(Choice::Relay));
         assert_eq!(Choice::parse("dhcp"), None);
+    }
+
+    #[test]
+    fn an_initrd_over_the_files_cap_falls_back_in_auto_and_is_refused_when_asked() {
+        let caps = GuestKind::Linux.caps();
+        let facts = |mode, initrd_data_bytes| GuestDnsFacts {
+            caps: &caps,
+            linux_initrd: true,
+            initrd_data_bytes,
+            mode,
+            pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
+        };
+        let at_cap = facts(NetworkMode::Routed, FILES_DELIVERY_INITRD_DATA_BYTES);
+        let p = plan_dns(Choice::Auto, at_cap, &pod(CLUSTER)).unwrap();
+        assert_eq!((p.delivery, p.fallback), (Delivery::Files, None));
+        let over = FILES_DELIVERY_INITRD_DATA_BYTES + 1;
+        let why = format!("files delivery copies the initrd, which holds {over} bytes of data, more than the cap of 268435456 bytes");
+        let p = plan_dns(
+            Choice::Auto,
+            facts(NetworkMode::Routed, over),
+            &pod(CLUSTER),
+        )
+        .unwrap();
+        assert_eq!(p.delivery, Delivery::Relay { apply_search: true });
+        assert_eq!(p.fallback.as_deref(), Some(why.as_str()));
+        let p = plan_dns(Choice::Auto, facts(NetworkMode::Tc, over), &pod(CLUSTER)).unwrap();
+        assert_eq!(p.delivery, Delivery::BootArgs);
+        assert_eq!(p.fallback.as_deref(), Some(why.as_str()));
+        let e = plan_dns(
+            Choice::Files,
+            facts(NetworkMode::Routed, over),
+            &pod(CLUSTER),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), format!("ukrun.dev/dns-delivery: {why}"));
     }
 }

@@ -5,3 +5,4 @@ pub mod cpio;
 pub mod delivery;
 pub mod initrd;
 pub mod pod_dns;
+pub mod sparse;

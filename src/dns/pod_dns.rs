@@ -2,14 +2,15 @@
 //! source, which kubelet/containerd generate) is the source of truth, else
 //! the image's own file in the rootfs.
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::path::Path;
 
 use oci_spec::runtime::Spec;
 
 use crate::spec::hosts::{Hosts, HostsError};
 use crate::spec::pod_files::mount_source;
 use crate::spec::resolv::{ResolvConf, ResolvError};
-use crate::spec::rootfs_path::resolve_file;
+use crate::spec::rootfs_path::{open_file, Access};
 
 /// The pod's DNS inputs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,22 +37,30 @@ pub enum PodDnsError {
     Hosts(#[from] HostsError),
 }
 
-/// Where the pod's copy of `destination` is: the spec mount's source, else
-/// the rootfs's file (`None` when neither exists).
-fn locate(spec: &Spec, rootfs: &Path, destination: &str) -> Option<PathBuf> {
-    mount_source(spec, destination).or_else(|| resolve_file(rootfs, destination, "pod file").ok())
+/// The pod's copy of `destination`, opened: the spec mount's source, else
+/// the rootfs's file (`None` when neither exists), with the name it goes by
+/// in errors.
+fn locate(
+    spec: &Spec,
+    rootfs: &Path,
+    destination: &str,
+) -> Option<(std::io::Result<File>, String)> {
+    if let Some(source) = mount_source(spec, destination) {
+        return Some((File::open(&source), source.display().to_string()));
+    }
+    let file = open_file(rootfs, destination, "pod file", Access::Read).ok()?;
+    Some((Ok(file), format!("{destination} in the rootfs")))
 }
 
 /// Largest pod DNS file ukrun reads (kubelet's are a few hundred bytes).
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 
 fn read(spec: &Spec, rootfs: &Path, destination: &str) -> Result<Option<Vec<u8>>, PodDnsError> {
-    let Some(path) = locate(spec, rootfs, destination) else {
+    let Some((file, name)) = locate(spec, rootfs, destination) else {
         return Ok(None);
     };
-    let fail =
-        |e: String| PodDnsError::Read(destination.to_owned(), format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(&path).map_err(|e| fail(e.to_string()))?;
+    let fail = |e: String| PodDnsError::Read(destination.to_owned(), format!("{name}: {e}"));
+    let file = file.map_err(|e| fail(e.to_string()))?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(
         &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),

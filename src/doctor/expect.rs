@@ -149,7 +149,7 @@ mod tests {
 
     fn pod() -> PodInterface {
         PodInterface {
-            name: "eth0".into(),
+            name: crate::net::ifname::IfName::new("eth0").unwrap(),
             index: 2,
             mac: [2, 0, 0, 0, 0, 2],
             mtu: 1500,

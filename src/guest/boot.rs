@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use super::version::VersionError;
+use crate::limits::{self, excerpt};
 use crate::net::netmask;
 use crate::net::plan::GuestNet;
 
@@ -39,13 +40,19 @@ pub enum BootError {
     #[error(transparent)]
     Version(#[from] VersionError),
     /// An environment variable cannot be passed safely on a command line.
-    #[error("environment variable {name:?} cannot be passed to the guest: {reason}")]
+    #[error("environment variable {} cannot be passed to the guest: {reason}", excerpt(.name))]
     Env {
         /// The variable's name (or the whole entry when it has no `=`).
         name: String,
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Too many environment entries for a guest command line.
+    #[error("the container's environment has {0} entries, more than the cap of {cap} a guest command line carries", cap = limits::ENV_ENTRIES)]
+    EnvEntries(usize),
+    /// Too much environment for a guest command line.
+    #[error("the container's environment is {0} bytes, more than the cap of {cap} bytes a guest command line carries", cap = limits::ENV_BYTES)]
+    EnvBytes(usize),
 }
 
 /// `IP/PREFIX` of the guest.
@@ -151,6 +158,13 @@ pub fn with_app_args(kernel_args: Vec<String>, app_args: &str) -> String {
 /// a shell-style name, and no control character, quote or backslash that
 /// could end the value early or smuggle another argument.
 pub fn validate_env(env: &[String]) -> Result<(), BootError> {
+    if env.len() > limits::ENV_ENTRIES {
+        return Err(BootError::EnvEntries(env.len()));
+    }
+    let bytes: usize = env.iter().map(String::len).sum();
+    if bytes > limits::ENV_BYTES {
+        return Err(BootError::EnvBytes(bytes));
+    }
     for entry in env {
         let (name, value) = entry.split_once('=').ok_or_else(|| BootError::Env {
             name: entry.clone(),
@@ -269,5 +283,23 @@ mod tests {
             assert!(text.contains(&format!("{name:?}")), "{text}");
             assert!(text.contains(reason), "{text}");
         }
+    }
+
+    #[test]
+    fn the_environment_is_capped_in_entries_and_bytes() {
+        let entries = |n: usize| (0..n).map(|i| format!("V{i}=1")).collect::<Vec<_>>();
+        assert_eq!(validate_env(&entries(limits::ENV_ENTRIES)), Ok(()));
+        let e = validate_env(&entries(limits::ENV_ENTRIES + 1)).unwrap_err();
+        assert_eq!(e, BootError::EnvEntries(limits::ENV_ENTRIES + 1));
+        assert!(e.to_string().contains("more than the cap of 511"), "{e}");
+        let big = vec![format!("A={}", "x".repeat(limits::ENV_BYTES))];
+        let e = validate_env(&big).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the container's environment is 8193 bytes, more than the cap of 8191 bytes a guest command line carries"
+        );
+        let hostile = vec![format!("{}=x", "-".repeat(5000))];
+        let e = validate_env(&hostile).unwrap_err().to_string();
+        assert!(e.len() < 200, "{e}");
     }
 }

@@ -5,13 +5,15 @@
 //!   kraftkit's `unikraft/export/v0/uknetdev`), an initrd unpacked as the root
 //!   by `vfs.fstab=[ "initrd0:/:extract:::" ]` (vfscore's
 //!   `source:target:driver:flags:opts:ukopts` entries), the environment in
-//!   `env.vars=[ … ]`.
+//!   `env.vars=[ … ]`, quoted the way ukargparse reads (single quotes and
+//!   backslashes), never with double quotes, so the whole line fits qemu's
+//!   configuration file and stays off the VMM's argv.
 //! - Before 0.16.1: `netdev.ipv4_addr= netdev.ipv4_gw_addr=
 //!   netdev.ipv4_subnet_mask=`, `vfs.rootfs=initrd`, and no environment.
 //!
 //! urunc (pkg/unikontainers/unikernels/unikraft.go) switches on the same version.
 
-use super::boot::{cidr, gateway, with_app_args, BootError, BootInput};
+use super::boot::{cidr, gateway, words, BootError, BootInput};
 use super::version::Version;
 use super::GuestKind;
 use crate::net::netmask;
@@ -30,7 +32,18 @@ pub fn cmdline(boot: &BootInput<'_>) -> Result<String, BootError> {
     } else {
         legacy_args(boot)
     };
-    Ok(with_app_args(args, boot.image_cmdline))
+    Ok(with_separator(args, boot.image_cmdline))
+}
+
+/// Library parameters, `--`, then the application's arguments. Unikraft
+/// reads library parameters only when a `--` follows them (without it,
+/// `netdev.ip=` reaches the application and the NIC falls back to DHCP),
+/// so the `--` is always there; and nothing in the image's command line,
+/// which comes after it, is read as a library parameter.
+fn with_separator(mut args: Vec<String>, app_args: &str) -> String {
+    args.push("--".to_owned());
+    args.push(app_args.trim().to_owned());
+    words(args)
 }
 
 fn current_args(boot: &BootInput<'_>) -> Vec<String> {
@@ -48,13 +61,28 @@ fn current_args(boot: &BootInput<'_>) -> Vec<String> {
     }
     let mut args = vec![format!("netdev.ip={}", fields.join(":"))];
     if boot.initrd {
-        args.push("vfs.fstab=[ \"initrd0:/:extract:::\" ]".to_owned());
+        args.push("vfs.fstab=[ 'initrd0:/:extract:::' ]".to_owned());
     }
     if !boot.env.is_empty() {
-        let quoted: Vec<String> = boot.env.iter().map(|e| format!("\"{e}\"")).collect();
-        args.push(format!("env.vars=[ {} ]", quoted.join(" ")));
+        let escaped: Vec<String> = boot.env.iter().map(|e| escaped(e)).collect();
+        args.push(format!("env.vars=[ {} ]", escaped.join(" ")));
     }
     args
+}
+
+/// One word for Unikraft's argument parser (ukargparse): white space and
+/// single quotes escaped with a backslash, and no double quote, which
+/// would not survive qemu's configuration file (validated environment
+/// entries hold neither double quotes nor backslashes).
+fn escaped(entry: &str) -> String {
+    let mut word = String::with_capacity(entry.len());
+    for c in entry.chars() {
+        if c.is_whitespace() || c == '\'' {
+            word.push('\\');
+        }
+        word.push(c);
+    }
+    word
 }
 
 fn legacy_args(boot: &BootInput<'_>) -> Vec<String> {
@@ -80,11 +108,11 @@ mod tests {
         let (b, c) = (bridge(), calico());
         assert_eq!(
             cmdline(&input(&b, NS1)).unwrap(),
-            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0"
+            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0 --"
         );
         assert_eq!(
             cmdline(&input(&c, NS2)).unwrap(),
-            "netdev.ip=10.88.0.5/32:169.254.1.1:10.96.0.10:10.96.0.11:web-0"
+            "netdev.ip=10.88.0.5/32:169.254.1.1:10.96.0.10:10.96.0.11:web-0 --"
         );
         let anonymous = BootInput {
             hostname: None,
@@ -92,7 +120,16 @@ mod tests {
         };
         assert_eq!(
             cmdline(&anonymous).unwrap(),
-            "netdev.ip=10.88.0.5/24:10.88.0.1"
+            "netdev.ip=10.88.0.5/24:10.88.0.1 --"
+        );
+        let smuggler = BootInput {
+            image_cmdline: "netdev.ip=192.0.2.9/8 -- app",
+            ..anonymous
+        };
+        assert_eq!(
+            cmdline(&smuggler).unwrap(),
+            "netdev.ip=10.88.0.5/24:10.88.0.1 -- netdev.ip=192.0.2.9/8 -- app",
+            "the image's words come after ukrun's `--`: the application's arguments"
         );
     }
 
@@ -100,6 +137,7 @@ mod tests {
     fn initrd_env_and_app_arguments() {
         let net = bridge();
         let env = ["PATH=/bin".to_owned(), "MSG=hello world".to_owned()];
+        assert_eq!(escaped("Q=it's a\tb"), "Q=it\\'s\\ a\\\tb");
         let boot = BootInput {
             initrd: true,
             env: &env,
@@ -109,8 +147,8 @@ mod tests {
         };
         assert_eq!(
             cmdline(&boot).unwrap(),
-            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0 vfs.fstab=[ \"initrd0:/:extract:::\" ] \
-             env.vars=[ \"PATH=/bin\" \"MSG=hello world\" ] -- /nginx -c /nginx/conf/nginx.conf"
+            "netdev.ip=10.88.0.5/24:10.88.0.1:10.96.0.10::web-0 vfs.fstab=[ 'initrd0:/:extract:::' ] \
+             env.vars=[ PATH=/bin MSG=hello\\ world ] -- /nginx -c /nginx/conf/nginx.conf"
         );
     }
 

@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 
+use crate::limits::excerpt;
 use crate::spec::annotations::UNIKERNEL_VERSION;
 
 /// A version `[v]MAJOR[.MINOR[.PATCH]][-PRERELEASE]`; a pre-release sorts
@@ -16,7 +17,7 @@ pub struct Version {
 
 /// Why a version string was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{key} {0:?} is not a version (expected e.g. 0.16.1)", key = UNIKERNEL_VERSION)]
+#[error("{key} {} is not a version (expected e.g. 0.16.1)", excerpt(.0), key = UNIKERNEL_VERSION)]
 pub struct VersionError(pub String);
 
 impl Version {

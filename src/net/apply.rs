@@ -54,9 +54,35 @@ pub enum ApplyError {
     },
 }
 
-/// Applies one step; a `Tap` step returns the descriptor that keeps it
-/// alive, a `Sysctl` step records the value it replaced.
-pub async fn apply(handle: &Handle, step: &mut NetStep) -> Result<Option<OwnedFd>, ApplyError> {
+/// Records in `step` what applying it will replace (a sysctl's value, an
+/// interface's tx queue length), so that undo restores it; changes nothing.
+/// The caller saves the step before it applies it: a kill in between leaves
+/// a record that undoes exactly what was changed.
+pub async fn observe(handle: &Handle, step: &mut NetStep) -> Result<(), ApplyError> {
+    match step {
+        NetStep::IngressQdisc {
+            interface,
+            previous_txqueuelen,
+        } => {
+            let link = link_of(handle, interface)
+                .await?
+                .ok_or_else(|| ApplyError::NoInterface(interface.clone()))?;
+            *previous_txqueuelen = link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::TxQueueLen(length) => Some(*length),
+                _ => None,
+            });
+        }
+        NetStep::Sysctl { key, previous, .. } => *previous = Some(sysctl::read(key)?),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Applies one step (after [`observe`]); a `Tap` step returns the
+/// descriptor that keeps it alive. A step that fails changed nothing
+/// (each is one netlink request, one nft transaction or one write, or
+/// takes back its first part), so what it found taken is never undone.
+pub async fn apply(handle: &Handle, step: &NetStep) -> Result<Option<OwnedFd>, ApplyError> {
     let what = step.describe();
     let fail = |e: rtnetlink::Error| ApplyError::Netlink {
         step: what.clone(),
@@ -70,18 +96,8 @@ pub async fn apply(handle: &Handle, step: &mut NetStep) -> Result<Option<OwnedFd
             handle.link().set(msg).execute().await.map_err(fail)?;
             return Ok(Some(fd));
         }
-        NetStep::IngressQdisc {
-            interface,
-            previous_txqueuelen,
-        } => {
-            let link = link_of(handle, interface)
-                .await?
-                .ok_or_else(|| ApplyError::NoInterface(interface.clone()))?;
-            let index = link.header.index;
-            *previous_txqueuelen = link.attributes.iter().find_map(|a| match a {
-                LinkAttribute::TxQueueLen(length) => Some(*length),
-                _ => None,
-            });
+        NetStep::IngressQdisc { interface, .. } => {
+            let index = require_index(handle, interface).await?;
             match handle.qdisc().add(index as i32).ingress().execute().await {
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {
                     return Err(ApplyError::QdiscTaken(interface.clone()))
@@ -113,14 +129,7 @@ pub async fn apply(handle: &Handle, step: &mut NetStep) -> Result<Option<OwnedFd
                 .await
                 .map_err(fail)?;
         }
-        NetStep::Sysctl {
-            key,
-            value,
-            previous,
-        } => {
-            *previous = Some(sysctl::read(key)?);
-            sysctl::write(key, value)?;
-        }
+        NetStep::Sysctl { key, value, .. } => sysctl::write(key, value)?,
         NetStep::Route {
             table,
             destination,
@@ -143,20 +152,28 @@ pub async fn apply(handle: &Handle, step: &mut NetStep) -> Result<Option<OwnedFd
         NetStep::LocalRule { from, to } => {
             let mut req = handle.rule().add();
             *req.message_mut() = rule_message(&local_rule(*to));
-            match req.execute().await {
-                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                other => other.map_err(fail)?,
-            }
-            match handle
+            let added = match req.execute().await {
+                Err(e) if errno(&e) == Some(libc::EEXIST) => false,
+                other => other.map(|()| true).map_err(fail)?,
+            };
+            let moved = handle
                 .rule()
                 .del(rule_message(&local_rule(*from)))
                 .execute()
-                .await
-            {
-                Err(e) if errno(&e) == Some(libc::ENOENT) => {
-                    return Err(ApplyError::LocalRuleMoved(*from))
+                .await;
+            if let Err(e) = moved {
+                // A step that fails leaves nothing: the rule added is removed.
+                if added {
+                    let _ = handle
+                        .rule()
+                        .del(rule_message(&local_rule(*to)))
+                        .execute()
+                        .await;
                 }
-                other => other.map_err(fail)?,
+                return Err(match errno(&e) {
+                    Some(libc::ENOENT) => ApplyError::LocalRuleMoved(*from),
+                    _ => fail(e),
+                });
             }
         }
         NetStep::Nftables { ruleset, .. } => nft::load(ruleset)?,

@@ -6,6 +6,8 @@ pub mod apply;
 pub mod destroyed;
 pub mod dns_relay;
 pub mod forward;
+pub mod ifname;
+pub mod journal;
 pub mod netns;
 pub mod nft;
 pub mod observe;
@@ -19,11 +21,13 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use ifname::IfName;
+
 /// The interface the CNI created in the pod netns, as observed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodInterface {
-    /// Interface name (often, not always, `eth0`).
-    pub name: String,
+    /// Interface name (often, not always, `eth0`), checked.
+    pub name: IfName,
     /// Interface index.
     pub index: u32,
     /// Hardware address; the guest NIC takes it over.

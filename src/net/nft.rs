@@ -14,6 +14,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
+use super::ifname::IfName;
 use crate::spec::ports::{GuestPort, Protocol};
 
 /// Conntrack mark of the pod's own (sidecar) connections.
@@ -47,7 +48,7 @@ pub struct RoutedRules<'a> {
     /// Table name.
     pub table: &'a str,
     /// Pod interface.
-    pub pod_if: &'a str,
+    pub pod_if: &'a IfName,
     /// The guest's tap.
     pub tap: &'a str,
     /// The pod IP (also the guest's).
@@ -83,7 +84,7 @@ pub fn routed_ruleset(r: &RoutedRules<'_>) -> String {
         format!("{GUEST_MARK:#010x}"),
         format!("{GUEST_TO_LOOPBACK_MARK:#010x}"),
     );
-    let (pod_if, tap, pod_ip, lo) = (r.pod_if, r.tap, r.pod_ip, r.pod_loopback);
+    let (pod_if, tap, pod_ip, lo) = (r.pod_if.nft_quoted(), r.tap, r.pod_ip, r.pod_loopback);
     let port_matches: Vec<String> = [(Protocol::Tcp, "tcp"), (Protocol::Udp, "udp")]
         .iter()
         .filter_map(|(proto, name)| {
@@ -116,10 +117,10 @@ pub fn routed_ruleset(r: &RoutedRules<'_>) -> String {
         "table ip {table} {{
 \tchain prerouting {{
 \t\ttype filter hook prerouting priority mangle; policy accept;
-\t\tiifname \"{pod_if}\" ip daddr {lo} drop
-\t\tiifname \"{pod_if}\" ip daddr {pod_ip} ct state new socket wildcard 0 ct mark set ct mark or {m}
-\t\tiifname \"{pod_if}\" ip daddr {pod_ip} ct state new socket wildcard 1 ct mark set ct mark or {m}
-\t\tiifname \"{pod_if}\" ip daddr {pod_ip} ct mark and {m} == 0 meta mark set meta mark or {g}
+\t\tiifname {pod_if} ip daddr {lo} drop
+\t\tiifname {pod_if} ip daddr {pod_ip} ct state new socket wildcard 0 ct mark set ct mark or {m}
+\t\tiifname {pod_if} ip daddr {pod_ip} ct state new socket wildcard 1 ct mark set ct mark or {m}
+\t\tiifname {pod_if} ip daddr {pod_ip} ct mark and {m} == 0 meta mark set meta mark or {g}
 \t\tiifname \"{tap}\" ip daddr {lo} ct state new ct mark set ct mark or {l}
 \t}}
 \tchain prerouting_nat {{
@@ -201,7 +202,7 @@ mod tests {
     fn rules(ports: &[GuestPort]) -> String {
         routed_ruleset(&RoutedRules {
             table: "ukrun_uk_c1",
-            pod_if: "eth0",
+            pod_if: &IfName::new("eth0").unwrap(),
             tap: "uk-c1",
             pod_ip: Ipv4Addr::new(10, 88, 0, 5),
             pod_loopback: Ipv4Addr::new(169, 254, 1, 1),
@@ -264,7 +265,7 @@ mod tests {
     fn the_relay_keeps_its_port_from_the_loopback_dnat() {
         let text = routed_ruleset(&RoutedRules {
             table: "t",
-            pod_if: "eth0",
+            pod_if: &IfName::new("eth0").unwrap(),
             tap: "uk-c1",
             pod_ip: Ipv4Addr::new(10, 88, 0, 5),
             pod_loopback: Ipv4Addr::new(169, 254, 1, 1),

@@ -10,6 +10,7 @@ use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
+use super::ifname::{IfName, IfNameError};
 use super::PodInterface;
 
 /// A link as listed in the pod netns.
@@ -56,6 +57,9 @@ pub enum ObserveError {
     /// No 6-byte MAC on the pod interface.
     #[error("pod interface {0} has no Ethernet address")]
     NoMac(String),
+    /// The pod interface's name could not be written safely.
+    #[error("pod {0}")]
+    Name(#[from] IfNameError),
     /// Netlink failed.
     #[error("netlink: {0}")]
     Netlink(String),
@@ -97,7 +101,7 @@ pub async fn observe(handle: &Handle) -> Result<PodInterface, ObserveError> {
         .mac
         .ok_or_else(|| ObserveError::NoMac(link.name.clone()))?;
     Ok(PodInterface {
-        name: link.name.clone(),
+        name: IfName::new(link.name.as_str())?,
         index: link.index,
         mac,
         mtu: link.mtu,
@@ -206,6 +210,15 @@ async fn first_ipv4(handle: &Handle, index: u32) -> Result<Option<(Ipv4Addr, u8)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hostile_pod_interface_name_is_a_clear_error() {
+        let e = ObserveError::from(IfName::new("e\" accept").unwrap_err());
+        assert_eq!(
+            e.to_string(),
+            "pod interface name \"e\\\" accept\" is refused: only ASCII letters, digits and -_.@+=%#~ are accepted"
+        );
+    }
 
     fn link(index: u32, name: &str, loopback: bool) -> LinkSummary {
         LinkSummary {

@@ -89,11 +89,11 @@ pub fn plan_tc(pod: &PodInterface, container_id: &str) -> NetPlan {
             mtu: pod.mtu,
         },
         NetStep::IngressQdisc {
-            interface: pod.name.clone(),
+            interface: pod.name.to_string(),
             previous_txqueuelen: None,
         },
         NetStep::Redirect {
-            from: pod.name.clone(),
+            from: pod.name.to_string(),
             to: tap.clone(),
         },
         NetStep::IngressQdisc {
@@ -102,7 +102,7 @@ pub fn plan_tc(pod: &PodInterface, container_id: &str) -> NetPlan {
         },
         NetStep::Redirect {
             from: tap.clone(),
-            to: pod.name.clone(),
+            to: pod.name.to_string(),
         },
     ];
     NetPlan {
@@ -253,10 +253,11 @@ pub fn plan(wiring: &Wiring, pod: &PodInterface, container_id: &str) -> NetPlan 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::ifname::IfName;
 
     fn pod(prefix: u8, gateway: Option<Ipv4Addr>, mtu: u32) -> PodInterface {
         PodInterface {
-            name: "net1".into(),
+            name: IfName::new("net1").unwrap(),
             index: 3,
             mac: [2, 0, 0, 0, 0, 9],
             mtu,

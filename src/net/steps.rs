@@ -19,11 +19,12 @@ pub enum NetStep {
     },
     /// An ingress qdisc that ukrun added. Attaching it raises a tx queue
     /// length of 0 (a CNI-made veth's) to 1000, which deleting it does not
-    /// undo: the length found is recorded when applied, and restored.
+    /// undo: the length found is recorded before it is attached, and restored.
     IngressQdisc {
         /// Interface name.
         interface: String,
-        /// The interface's tx queue length before, filled in when applied.
+        /// The interface's tx queue length before, filled in (and saved)
+        /// before the qdisc is attached.
         #[serde(default)]
         previous_txqueuelen: Option<u32>,
     },
@@ -41,7 +42,8 @@ pub enum NetStep {
         /// The address.
         address: Ipv4Addr,
     },
-    /// A sysctl value; `previous` is filled in when applied, and restored.
+    /// A sysctl value; `previous` is filled in (and saved) before the value
+    /// is written, and restored.
     Sysctl {
         /// Path under /proc/sys (e.g. `net/ipv4/ip_forward`).
         key: String,

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::pod_files::validate_hostname;
+use crate::limits::excerpt;
 
 /// A parsed hosts file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct Hosts {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HostsError {
     /// A line without a valid address.
-    #[error("hosts line {line}: {value:?} is not an IP address")]
+    #[error("hosts line {line}: {} is not an IP address", excerpt(.value))]
     Address {
         /// 1-based line number.
         line: usize,
@@ -27,7 +28,7 @@ pub enum HostsError {
         value: String,
     },
     /// A name that is not a host name.
-    #[error("hosts line {line}: {value:?} is not a valid host name")]
+    #[error("hosts line {line}: {} is not a valid host name", excerpt(.value))]
     Name {
         /// 1-based line number.
         line: usize,

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::ports::{parse_port_list, GuestPort, PortListError};
 use crate::dns::delivery::{Choice, DeliveryError, DNS_DELIVERY};
+use crate::limits::excerpt;
 use crate::net::plan::NetworkMode;
 
 /// Network mode annotation: `tc` or `routed`.
@@ -32,7 +33,7 @@ pub struct Knobs {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KnobError {
     /// Unknown network mode.
-    #[error("annotation {NETWORK_MODE}: unknown network mode {0:?} (use tc or routed)")]
+    #[error("annotation {NETWORK_MODE}: unknown network mode {} (use tc or routed)", excerpt(.0))]
     NetworkMode(String),
     /// Bad port list.
     #[error("annotation {LOCALHOST_PORTS}: {0}")]
@@ -41,7 +42,7 @@ pub enum KnobError {
     #[error(transparent)]
     DnsDelivery(#[from] DeliveryError),
     /// Not a link-local IPv4 address.
-    #[error("annotation {POD_LOOPBACK}: {0:?} is not a link-local IPv4 address (169.254.0.0/16)")]
+    #[error("annotation {POD_LOOPBACK}: {} is not a link-local IPv4 address (169.254.0.0/16)", excerpt(.0))]
     PodLoopback(String),
 }
 

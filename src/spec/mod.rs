@@ -4,7 +4,6 @@
 pub mod annotations;
 pub mod hosts;
 pub mod knobs;
-pub mod monitor_path;
 pub mod pod_files;
 pub mod ports;
 pub mod resolv;
@@ -101,7 +100,9 @@ impl Bundle {
         if file.is_none() && !annotations.contains_key(annotations::UNIKERNEL_TYPE) {
             return Ok(None);
         }
+        annotations::check_sizes(&annotations).map_err(UnikernelError::from)?;
         let values = annotations::merge(&annotations, file);
+        annotations::check_values(&values).map_err(UnikernelError::from)?;
         Ok(Some(unikernel::from_values(&values, &self.rootfs)?))
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::limits::excerpt;
 use oci_spec::runtime::Spec;
 
 /// Why a pod file could not be used.
@@ -20,7 +21,7 @@ pub enum PodFileError {
         message: String,
     },
     /// The hostname would not be a valid boot argument or DNS name.
-    #[error("pod hostname {0:?} is not a valid DNS name")]
+    #[error("pod hostname {} is not a valid DNS name", excerpt(.0))]
     BadHostname(String),
 }
 

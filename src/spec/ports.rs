@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::limits::excerpt;
 use serde::{Deserialize, Serialize};
 
 /// Transport protocol of a forwarded port.
@@ -37,7 +38,7 @@ impl fmt::Display for GuestPort {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PortListError {
     /// An entry is not `PORT` or `PORT/tcp|udp`.
-    #[error("{0:?} is not a port (use PORT or PORT/tcp or PORT/udp)")]
+    #[error("{} is not a port (use PORT or PORT/tcp or PORT/udp)", excerpt(.0))]
     Malformed(String),
     /// A port outside 1–65535.
     #[error("port {0} is out of range (1-65535)")]

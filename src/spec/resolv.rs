@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use super::pod_files::validate_hostname;
+use crate::limits::excerpt;
 
 /// A parsed resolv.conf.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct ResolvConf {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ResolvError {
     /// A nameserver line without a valid IP address.
-    #[error("resolv.conf line {line}: {value:?} is not an IP address")]
+    #[error("resolv.conf line {line}: {} is not an IP address", excerpt(.value))]
     Nameserver {
         /// 1-based line number.
         line: usize,
@@ -36,7 +37,7 @@ pub enum ResolvError {
         value: String,
     },
     /// A search or domain entry that is not a DNS name.
-    #[error("resolv.conf line {line}: {value:?} is not a valid domain name")]
+    #[error("resolv.conf line {line}: {} is not a valid domain name", excerpt(.value))]
     Domain {
         /// 1-based line number.
         line: usize,
@@ -44,7 +45,7 @@ pub enum ResolvError {
         value: String,
     },
     /// An option with a bad value.
-    #[error("resolv.conf line {line}: option {value:?} is malformed")]
+    #[error("resolv.conf line {line}: option {} is malformed", excerpt(.value))]
     Option {
         /// 1-based line number.
         line: usize,

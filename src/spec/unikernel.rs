@@ -1,18 +1,20 @@
 //! What a unikernel bundle asks for, validated: guest kind, monitor (and
 //! that the kind runs on it), version, and the kernel/initrd/block image
-//! resolved safely inside the rootfs. Every refusal is one line that names
-//! the annotation and the value.
+//! opened inside the rootfs (and open to the confined VMM). The paths are
+//! kept as the image names them: the supervisor opens them again the same
+//! way when the VMM starts and hands the VMM descriptors. Every refusal is
+//! one line that names the annotation and the value.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::annotations::{self, UruncJsonError, UruncValues};
-use super::monitor_path::{self, MonitorPathError, Role};
-use super::rootfs_path::{resolve_file, RootfsPathError};
+use super::annotations::{self, AnnotationError, UruncJsonError, UruncValues};
+use super::rootfs_path::{open_for_vmm, Access, RootfsPathError};
 use crate::guest::caps::Rootfs;
 use crate::guest::version::{Version, VersionError};
 use crate::guest::GuestKind;
+use crate::limits::{self, excerpt, TooLong};
 use crate::names::Named;
 use crate::vmm::Monitor;
 
@@ -26,9 +28,9 @@ pub struct Unikernel {
     pub kind: GuestKind,
     /// Monitor that runs it.
     pub monitor: Monitor,
-    /// Kernel / unikernel binary, as a host path inside the rootfs.
+    /// Kernel / unikernel binary, as the image names it (inside the rootfs).
     pub kernel: PathBuf,
-    /// Initrd, as a host path inside the rootfs.
+    /// Initrd, as the image names it.
     pub initrd: Option<PathBuf>,
     /// Block image for the guest.
     #[serde(default)]
@@ -42,7 +44,7 @@ pub struct Unikernel {
 /// A block image the monitor attaches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
-    /// Host path inside the rootfs.
+    /// Path as the image names it (inside the rootfs).
     pub path: PathBuf,
     /// Where the guest mounts it (`com.urunc.unikernel.blkMntPoint`).
     pub mount_point: String,
@@ -55,10 +57,10 @@ pub enum UnikernelError {
     #[error("annotation {0} is missing (set it on the image or in its urunc.json)")]
     Missing(&'static str),
     /// urunc does not know this guest kind either.
-    #[error("unknown unikernel type {0:?} in {key} (ukrun supports: {supported})", key = annotations::UNIKERNEL_TYPE, supported = GuestKind::all_names())]
+    #[error("unknown unikernel type {} in {key} (ukrun supports: {supported})", excerpt(.0), key = annotations::UNIKERNEL_TYPE, supported = GuestKind::all_names())]
     UnknownKind(String),
     /// urunc does not know this monitor either.
-    #[error("unknown hypervisor {0:?} in {key} (ukrun supports: {supported})", key = annotations::HYPERVISOR, supported = Monitor::all_names())]
+    #[error("unknown hypervisor {} in {key} (ukrun supports: {supported})", excerpt(.0), key = annotations::HYPERVISOR, supported = Monitor::all_names())]
     UnknownMonitor(String),
     /// The kind does not run on the monitor.
     #[error("unikernel type {kind:?} does not run on hypervisor {monitor:?} ({kind} runs on: {supported})", kind = .kind.name(), monitor = .monitor.name(), supported = .kind.monitor_names())]
@@ -85,20 +87,20 @@ pub enum UnikernelError {
     #[error(transparent)]
     Version(#[from] VersionError),
     /// The block mount point could break the guest's configuration.
-    #[error("block mount point {0:?} ({key}) must be an absolute path without spaces", key = annotations::BLK_MNT_POINT)]
+    #[error("block mount point {} ({key}) must be an absolute path without spaces", excerpt(.0), key = annotations::BLK_MNT_POINT)]
     BadMountPoint(String),
-    /// Cloud Hypervisor's `--disk` splits its value at commas.
-    #[error("block image {0} ({key}) has a comma in its path, which cloud-hypervisor's --disk option cannot carry: rename it in the image, or use another hypervisor", key = annotations::BLOCK)]
-    CommaInDiskPath(String),
     /// The command line would break the monitor's argv.
     #[error("command line in {key} contains a control character", key = annotations::CMDLINE)]
     BadCmdline,
+    /// A value is over its cap.
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
+    /// The annotations are over their caps.
+    #[error(transparent)]
+    Annotations(#[from] AnnotationError),
     /// A file path in the image is unusable.
     #[error(transparent)]
     Path(#[from] RootfsPathError),
-    /// The monitor would open another file than the one resolved.
-    #[error(transparent)]
-    MonitorPath(#[from] MonitorPathError),
     /// urunc.json is unusable.
     #[error(transparent)]
     UruncJson(#[from] UruncJsonError),
@@ -137,17 +139,12 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
             Err(UnikernelError::Rootfs { kind, what, key })
         }
     };
-    let resolve = |path, what, role| -> Result<PathBuf, UnikernelError> {
-        let resolved = resolve_file(rootfs, path, what)?;
-        monitor_path::check(monitor, role, &resolved)?;
-        Ok(resolved)
-    };
     let binary = get(annotations::BINARY).ok_or(UnikernelError::Missing(annotations::BINARY))?;
-    let kernel = resolve(binary, "kernel", Role::Kernel)?;
+    let kernel = open_image_file(rootfs, binary, "kernel", Access::Read, monitor)?;
     let initrd = match get(annotations::INITRD) {
         Some(p) => {
             accepts(Rootfs::Initrd, "an initrd", annotations::INITRD)?;
-            Some(resolve(p, "initrd", Role::Initrd)?)
+            Some(open_image_file(rootfs, p, "initrd", Access::Read, monitor)?)
         }
         None => None,
     };
@@ -155,7 +152,7 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         Some(p) => {
             accepts(Rootfs::Block, "a block device", annotations::BLOCK)?;
             Some(Block {
-                path: resolve(p, "block image", Role::Block)?,
+                path: open_image_file(rootfs, p, "block image", Access::ReadWrite, monitor)?,
                 mount_point: get(annotations::BLK_MNT_POINT)
                     .unwrap_or(DEFAULT_BLOCK_MOUNT)
                     .to_owned(),
@@ -164,16 +161,17 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         None => None,
     };
     if let Some(b) = &block {
-        let path = b.path.display().to_string();
-        if monitor == Monitor::CloudHypervisor && path.contains(',') {
-            return Err(UnikernelError::CommaInDiskPath(path));
-        }
         let m = &b.mount_point;
         if !m.starts_with('/') || m.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(UnikernelError::BadMountPoint(m.clone()));
         }
     }
     let cmdline = get(annotations::CMDLINE).unwrap_or_default().to_owned();
+    limits::check_len(
+        annotations::CMDLINE,
+        &cmdline,
+        limits::cmdline_bytes(monitor),
+    )?;
     if cmdline.chars().any(char::is_control) {
         return Err(UnikernelError::BadCmdline);
     }
@@ -186,6 +184,37 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         cmdline,
         version: version.map(str::to_owned),
     })
+}
+
+/// Checks that the image's file opens inside the rootfs the way the
+/// supervisor will open it for the VMM, and keeps its in-image path.
+fn open_image_file(
+    rootfs: &Path,
+    path: &str,
+    what: &'static str,
+    access: Access,
+    monitor: Monitor,
+) -> Result<PathBuf, RootfsPathError> {
+    open_vmm_file(rootfs, path, what, access, monitor)?;
+    Ok(PathBuf::from(path))
+}
+
+/// Opens an image file for `monitor`. qemu takes a block image as a passed
+/// descriptor (`/dev/fdset`), so only its kernel and initrd, which it opens
+/// again through `/proc/self/fd`, must be open to an unprivileged user;
+/// other monitors open every file again.
+pub fn open_vmm_file(
+    rootfs: &Path,
+    path: &str,
+    what: &'static str,
+    access: Access,
+    monitor: Monitor,
+) -> Result<std::fs::File, RootfsPathError> {
+    if monitor == Monitor::Qemu && access == Access::ReadWrite {
+        super::rootfs_path::open_file(rootfs, path, what, access)
+    } else {
+        open_for_vmm(rootfs, path, what, access)
+    }
 }
 
 #[cfg(test)]
@@ -221,15 +250,18 @@ mod tests {
         let u = from_values(&values(&[]), &r.0).unwrap();
         assert_eq!(u.kind, GuestKind::Linux);
         assert_eq!(u.monitor, Monitor::Qemu);
-        assert_eq!(u.kernel, r.0.join("boot/vmlinux"));
-        assert_eq!(u.initrd, Some(r.0.join("boot/initrd.img")));
+        assert_eq!(u.kernel, PathBuf::from("/boot/vmlinux"));
+        assert_eq!(u.initrd, Some(PathBuf::from("/boot/initrd.img")));
         assert_eq!(u.cmdline, "init=/init");
     }
 
     #[test]
     fn other_kinds_on_their_monitors() {
+        use std::os::unix::fs::PermissionsExt;
         let r = rootfs("kinds");
         std::fs::write(r.0.join("disk.img"), b"d").unwrap();
+        let open_to_all = std::fs::Permissions::from_mode(0o666);
+        std::fs::set_permissions(r.0.join("disk.img"), open_to_all).unwrap();
         let u = from_values(&values(&[(HYPERVISOR, "firecracker")]), &r.0).unwrap();
         assert_eq!(u.monitor, Monitor::Firecracker);
         let mirage = [
@@ -245,7 +277,7 @@ mod tests {
         assert_eq!(
             u.block,
             Some(Block {
-                path: r.0.join("disk.img"),
+                path: PathBuf::from("/disk.img"),
                 mount_point: "/data".into()
             })
         );
@@ -261,32 +293,25 @@ mod tests {
     }
 
     #[test]
-    fn a_comma_in_a_disk_path_is_refused_for_cloud_hypervisor_only() {
-        let r = rootfs("comma");
-        std::fs::write(r.0.join("disk,1.img"), b"d").unwrap();
-        let on = |monitor| values(&[(HYPERVISOR, monitor), (INITRD, ""), (BLOCK, "/disk,1.img")]);
-        let e = from_values(&on("cloud-hypervisor"), &r.0).unwrap_err();
-        assert!(
-            matches!(&e, UnikernelError::CommaInDiskPath(p) if p.ends_with("disk,1.img")),
-            "{e}"
-        );
-        assert!(e.to_string().contains("--disk"), "{e}");
-        assert!(
-            from_values(&on("qemu"), &r.0).is_ok(),
-            "qemu escapes commas (,,)"
-        );
-    }
-
-    #[test]
-    fn a_file_the_monitor_would_read_as_another_is_refused() {
-        let r = rootfs("monitor-path");
-        std::fs::write(r.0.join("boot/initrd,1.img"), b"i").unwrap();
-        let e = from_values(&values(&[(INITRD, "/boot/initrd,1.img")]), &r.0).unwrap_err();
-        assert!(matches!(e, UnikernelError::MonitorPath(_)), "{e}");
-        assert!(
-            e.to_string().contains("-initrd splits multiboot modules"),
-            "{e}"
-        );
+    fn a_block_image_is_opened_read_write_and_other_monitors_need_it_open_to_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let r = rootfs("blockmode");
+        let disk = r.0.join("disk.img");
+        std::fs::write(&disk, b"d").unwrap();
+        std::fs::set_permissions(&disk, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let on = |kind, monitor| {
+            values(&[
+                (UNIKERNEL_TYPE, kind),
+                (HYPERVISOR, monitor),
+                (INITRD, ""),
+                (BLOCK, "/disk.img"),
+            ])
+        };
+        assert!(from_values(&on("linux", "qemu"), &r.0).is_ok());
+        let e = from_values(&on("linux", "firecracker"), &r.0).unwrap_err();
+        assert!(e.to_string().contains("readable and writable"), "{e}");
+        std::fs::set_permissions(&disk, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(from_values(&on("linux", "firecracker"), &r.0).is_ok());
     }
 
     #[test]
@@ -347,11 +372,44 @@ mod tests {
                 "block image \"/disk.img\" is missing from the rootfs",
             ),
             (&[(CMDLINE, "a\nb")], "control character"),
+            (
+                &[(CMDLINE, &"x".repeat(2048))],
+                "com.urunc.unikernel.cmdline is 2048 bytes, more than the cap of 2047 bytes (it starts with \"xxx",
+            ),
         ];
         for (pairs, expected) in cases {
             let e = from_values(&values(pairs), &r.0).unwrap_err().to_string();
             assert!(e.contains(expected), "{pairs:?}: {e}");
             assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn command_line_caps_follow_the_monitor() {
+        let r = rootfs("cmdcap");
+        let at = |monitor, len| {
+            let v = values(&[
+                (UNIKERNEL_TYPE, "mirage"),
+                (HYPERVISOR, monitor),
+                (INITRD, ""),
+                (CMDLINE, &"x".repeat(len)),
+            ]);
+            from_values(&v, &r.0).map(|_| ())
+        };
+        assert_eq!(at("qemu", 2047), Ok(()));
+        assert!(matches!(at("qemu", 2048), Err(UnikernelError::TooLong(_))));
+        assert_eq!(at("hvt", 8191), Ok(()));
+        assert!(matches!(at("spt", 8192), Err(UnikernelError::TooLong(_))));
+    }
+
+    #[test]
+    fn hostile_values_are_quoted_by_a_short_prefix() {
+        let r = rootfs("hostile");
+        let long = "z".repeat(60_000);
+        for key in [UNIKERNEL_TYPE, HYPERVISOR, CMDLINE, BINARY, BLK_MNT_POINT] {
+            let v = values(&[(key, &long), (BLOCK, "/boot/initrd.img"), (INITRD, "")]);
+            let e = from_values(&v, &r.0).unwrap_err().to_string();
+            assert!(e.len() < 300, "{key}: {} bytes: {e}", e.len());
         }
     }
 }

@@ -2,24 +2,35 @@
 //! JSON record written atomically, so every command (and a crashed
 //! supervisor's successor) sees either the old or the new state.
 
+pub mod netns_id;
+pub mod netns_lock;
 pub mod netns_owner;
 pub mod process;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::dns::delivery::DnsPlan;
+use crate::limits::excerpt;
+use crate::net::journal::Journal;
 use crate::net::steps::NetStep;
 use crate::spec::Unikernel;
+use netns_id::NetnsId;
 pub use process::ProcessRef;
 
 /// Subdirectory of `--root` that holds ukrun's containers (runc keeps its
 /// own containers directly under the same root).
 const UKRUN_SUBDIR: &str = ".ukrun";
 const STATE_FILE: &str = "state.json";
+/// A container's directory: only root enters it (its state records the
+/// VMM's command and the pod's wiring; its sockets control the container).
+const PRIVATE_DIR: u32 = 0o700;
+/// The state file: only root reads it.
+const PRIVATE_FILE: u32 = 0o600;
 
 /// Where a container is in its life, as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,14 +67,21 @@ pub struct ContainerState {
     pub vmm_argv: Vec<String>,
     /// The pod network namespace.
     pub netns: Option<PathBuf>,
-    /// Its inode, under which the container is recorded as the namespace's
-    /// owner (see [`netns_owner`]).
+    /// Its inode: the key of the namespace's lock and owner record (see
+    /// [`netns_owner`]), recorded before the container takes either.
     #[serde(default)]
     pub netns_inode: Option<u64>,
+    /// Its cookie: with the inode, what tells it from a namespace made
+    /// later at the same path (see [`netns_id`]).
+    #[serde(default)]
+    pub netns_cookie: Option<u64>,
     /// Network changes applied in the pod netns, in order (undone in reverse).
     pub network: Vec<NetStep>,
     /// cgroup directories the supervisor created.
     pub cgroups: Vec<PathBuf>,
+    /// The user and group id leased to the VMM (see [`crate::jail::ids`]).
+    #[serde(default)]
+    pub vmm_id: Option<u32>,
     /// How the pod's DNS reaches the guest, as the supervisor decided it
     /// (absent before it has; `ukrun doctor` reports it).
     #[serde(default)]
@@ -98,6 +116,20 @@ impl Status {
 }
 
 impl ContainerState {
+    /// The pod netns the network steps were applied in, as recorded.
+    pub fn wired_netns(&self) -> Option<NetnsId> {
+        self.netns_inode.map(|inode| NetnsId {
+            inode,
+            cookie: self.netns_cookie,
+        })
+    }
+
+    /// Records the pod netns the network steps are applied in.
+    pub fn set_wired_netns(&mut self, netns: NetnsId) {
+        self.netns_inode = Some(netns.inode);
+        self.netns_cookie = netns.cookie;
+    }
+
     /// The status runc would report: recorded stage, unless the supervisor died.
     pub fn status(&self) -> Status {
         let alive = self.supervisor.is_some_and(|p| p.is_alive());
@@ -120,7 +152,7 @@ pub enum StateError {
     #[error("container with id {0} already exists")]
     Exists(String),
     /// The id could escape the state directory or is otherwise invalid.
-    #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
+    #[error("invalid container id {}: use letters, digits, '_', '+', '-' and '.'", excerpt(.0))]
     BadId(String),
     /// Filesystem error.
     #[error("state of container {id}: {source}")]
@@ -129,6 +161,14 @@ pub enum StateError {
         id: String,
         /// Underlying error.
         source: std::io::Error,
+    },
+    /// The state cannot be written as JSON (a path that is not UTF-8).
+    #[error("state of container {id} cannot be recorded: {message}")]
+    Unserializable {
+        /// Container id.
+        id: String,
+        /// Serializer's explanation.
+        message: String,
     },
     /// Corrupt state file.
     #[error("state of container {id} is corrupt: {message}")]
@@ -175,8 +215,13 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(&self.base).map_err(io)?;
-        match std::fs::create_dir(&dir) {
-            Ok(()) => Ok(dir),
+        match std::fs::DirBuilder::new().mode(PRIVATE_DIR).create(&dir) {
+            Ok(()) => {
+                // The umask may have taken bits away; none may be added.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(PRIVATE_DIR))
+                    .map_err(io)?;
+                Ok(dir)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(StateError::Exists(id.to_owned()))
             }
@@ -213,8 +258,17 @@ impl Store {
             source,
         };
         let tmp = dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
-        let json = serde_json::to_vec_pretty(state).expect("state serializes");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        let json = serde_json::to_vec_pretty(state).map_err(|e| StateError::Unserializable {
+            id: state.id.clone(),
+            message: e.to_string(),
+        })?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(PRIVATE_FILE)
+            .open(&tmp)
+            .map_err(io)?;
         file.write_all(&json)
             .and_then(|_| file.sync_all())
             .map_err(io)?;
@@ -237,6 +291,26 @@ impl Store {
                 source,
             }),
         }
+    }
+}
+
+/// A container's state as the journal of its network steps: each save
+/// writes the state file, so that `delete` (or a successor) finds every
+/// step that may have changed the pod netns.
+pub struct StateJournal<'a> {
+    /// Where the state is saved.
+    pub store: &'a Store,
+    /// The state whose `network` records the steps.
+    pub state: &'a mut ContainerState,
+}
+
+impl Journal for StateJournal<'_> {
+    fn steps(&mut self) -> &mut Vec<NetStep> {
+        &mut self.state.network
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        self.store.save(self.state).map_err(|e| e.to_string())
     }
 }
 
@@ -275,6 +349,7 @@ mod tests {
             vmm_argv: vec![],
             netns: None,
             netns_inode: None,
+            netns_cookie: None,
             network: vec![],
             cgroups: vec![],
             dns: None,
@@ -287,6 +362,7 @@ mod tests {
                 cmdline: String::new(),
                 version: None,
             },
+            vmm_id: None,
         }
     }
 
@@ -311,11 +387,31 @@ mod tests {
         let s = sample("c1");
         store.save(&s).unwrap();
         assert!(store.owns("c1"));
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.dir("c1").unwrap()), 0o700);
+        assert_eq!(mode(store.dir("c1").unwrap().join(STATE_FILE)), 0o600);
         assert_eq!(store.load("c1").unwrap(), s);
         store.remove("c1").unwrap();
         store.remove("c1").unwrap();
         assert!(matches!(store.load("c1"), Err(StateError::NotFound(_))));
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_an_error_not_a_panic() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = std::env::temp_dir().join(format!("ukrun-state-u8-{}", std::process::id()));
+        let store = Store::new(&root);
+        store.claim("c3").unwrap();
+        let mut s = sample("c3");
+        s.unikernel.kernel = std::ffi::OsStr::from_bytes(b"/b/rootfs/k\xff").into();
+        let saved = store.save(&s);
+        std::fs::remove_dir_all(&root).unwrap();
+        let e = saved.unwrap_err().to_string();
+        assert!(
+            e.starts_with("state of container c3 cannot be recorded: "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Moves the supervisor (and so the VMM it spawns) into the spec's cgroup,
-//! on cgroup v1 hierarchies and on cgroup v2, and removes what it created.
+//! Moves the supervisor into the spec's cgroup, makes the VMM's cgroup
+//! below it and sets its limits, on cgroup v1 hierarchies and on cgroup
+//! v2, and removes what it created.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,14 @@ pub enum CgroupError {
     /// No cgroup filesystem mounted.
     #[error("no cgroup filesystem is mounted")]
     NoCgroupfs,
+    /// A limit could not be set.
+    #[error("cannot set {path}: {source}")]
+    Limit {
+        /// Interface file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
     /// A directory or cgroup.procs write failed.
     #[error("cannot join cgroup {path}: {source}")]
     Join {
@@ -77,12 +86,23 @@ pub fn cgroup_relative_path(cgroups_path: &str, systemd: bool) -> PathBuf {
 /// creates is pushed to `created` (parents first), also when it fails
 /// half-way, so [`remove`] can undo exactly what was made.
 pub fn join(relative: &Path, pid: u32, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    for dir in create(relative, created)? {
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .map_err(|source| CgroupError::Join { path: dir, source })?;
+    }
+    Ok(())
+}
+
+/// Makes `relative` under every cgroup mount (pushing what it creates to
+/// `created`, parents first) and returns its directory in each.
+pub fn create(relative: &Path, created: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, CgroupError> {
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mountinfo)?;
     let mounts = cgroup_mounts(&mountinfo);
     if mounts.is_empty() {
         return Err(CgroupError::NoCgroupfs);
     }
+    let mut dirs = Vec::new();
     for mount in mounts {
         let mut dir = mount.clone();
         for part in relative.components() {
@@ -98,12 +118,22 @@ pub fn join(relative: &Path, pid: u32, created: &mut Vec<PathBuf>) -> Result<(),
             }
             inherit_cpuset(&dir).map_err(fail)?;
         }
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| {
-            CgroupError::Join {
-                path: dir.clone(),
-                source,
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
+/// Writes each `(file, value)` into every directory that has that file
+/// (cgroup v1 hierarchies each have their own controllers' files).
+pub fn write_limits(dirs: &[PathBuf], files: &[(&str, String)]) -> Result<(), CgroupError> {
+    for dir in dirs {
+        for (file, value) in files {
+            let path = dir.join(file);
+            if path.exists() {
+                std::fs::write(&path, value)
+                    .map_err(|source| CgroupError::Limit { path, source })?;
             }
-        })?;
+        }
     }
     Ok(())
 }

@@ -7,6 +7,10 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::limits::{excerpt, CONTROL_REQUEST_BYTES, CONTROL_REQUEST_TIMEOUT};
+
 /// Socket file name in the state directory.
 pub const CONTROL_SOCKET: &str = "control.sock";
 /// How long `start` waits for the supervisor's answer.
@@ -24,6 +28,42 @@ impl Request {
     pub fn parse(line: &str) -> Option<Self> {
         (line.trim() == "start").then_some(Request::Start)
     }
+}
+
+/// Reads one request line from a client, bounded in size
+/// ([`CONTROL_REQUEST_BYTES`]) and time ([`CONTROL_REQUEST_TIMEOUT`]), so a
+/// client that sends nothing or an endless line costs neither memory nor
+/// the supervisor's attention.
+pub async fn read_request(read: impl AsyncRead + Unpin) -> Result<Request, String> {
+    let mut line = Vec::new();
+    let mut bounded = tokio::io::BufReader::new(read.take(CONTROL_REQUEST_BYTES + 1));
+    match tokio::time::timeout(
+        CONTROL_REQUEST_TIMEOUT,
+        bounded.read_until(b'\n', &mut line),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(format!(
+                "no request within {} s",
+                CONTROL_REQUEST_TIMEOUT.as_secs()
+            ))
+        }
+        Ok(Err(e)) => return Err(format!("cannot read the request: {e}")),
+        Ok(Ok(_)) => {}
+    }
+    if line.len() as u64 > CONTROL_REQUEST_BYTES {
+        return Err(format!("request longer than {CONTROL_REQUEST_BYTES} bytes"));
+    }
+    let text = String::from_utf8_lossy(&line);
+    Request::parse(&text).ok_or_else(|| format!("unknown request {}", excerpt(text.trim())))
+}
+
+/// Writes a reply line, giving up after [`CONTROL_REQUEST_TIMEOUT`] (a
+/// client that does not read cannot hold the supervisor).
+pub async fn write_reply(mut write: impl AsyncWrite + Unpin, result: &Result<(), String>) {
+    let line = reply_line(result);
+    let _ = tokio::time::timeout(CONTROL_REQUEST_TIMEOUT, write.write_all(line.as_bytes())).await;
 }
 
 /// Encodes a reply line: `ok` or `error <message>`.
@@ -82,5 +122,34 @@ mod tests {
             Err("qemu missing".into())
         );
         assert!(parse_reply("weird").is_err());
+    }
+
+    fn read(bytes: &'static [u8]) -> Result<Request, String> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(read_request(bytes))
+    }
+
+    #[test]
+    fn requests_are_bounded_in_size_and_quoted_short() {
+        assert_eq!(read(b"start\n"), Ok(Request::Start));
+        assert_eq!(read(b"start"), Ok(Request::Start));
+        let long: &'static [u8] = Box::leak(vec![b'x'; 1 << 20].into_boxed_slice());
+        assert_eq!(read(long), Err("request longer than 64 bytes".into()));
+        let e = read(b"stop please\n").unwrap_err();
+        assert_eq!(e, "unknown request \"stop please\"");
+    }
+
+    #[test]
+    fn a_silent_client_times_out() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_client, server) = tokio::io::duplex(64);
+        let e = rt.block_on(read_request(server)).unwrap_err();
+        assert_eq!(e, "no request within 2 s");
     }
 }

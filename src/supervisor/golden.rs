@@ -15,6 +15,8 @@ use crate::dns::pod_dns::PodDns;
 use crate::guest::caps::Rootfs;
 use crate::guest::fixtures::{bridge, calico, NS1, NS2};
 use crate::guest::GuestKind;
+use crate::jail::fds;
+use crate::jail::limits::VmmLimits;
 use crate::names::Named;
 use crate::net::plan::{GuestNet, NetworkMode, Wiring};
 use crate::spec::unikernel::{Block, Unikernel};
@@ -84,6 +86,9 @@ pub(super) fn inputs(
         } else {
             Vec::new()
         },
+        env_withheld: Vec::new(),
+        limits: VmmLimits::new(256, 64, None),
+        cgroup: None,
         nameservers: nameservers.to_vec(),
         wiring: Wiring {
             mode: NetworkMode::Tc,
@@ -95,6 +100,7 @@ pub(super) fn inputs(
         dns: DnsPlan {
             delivery: Delivery::BootArgs,
             boot_nameservers: nameservers.to_vec(),
+            fallback: None,
         },
     }
 }
@@ -104,7 +110,6 @@ pub(super) fn target(net: &GuestNet) -> Target<'_> {
     Target {
         net,
         tap: "uk-c1",
-        state_dir: Path::new("/run/ukrun/.ukrun/c1"),
         control_socket: Path::new("qmp.sock"),
     }
 }
@@ -141,13 +146,18 @@ fn render_all(kind: GuestKind, monitor: Monitor) -> String {
                     out.push_str(&format!(
                         "\n== {machine_label}{pod}, {ns_label}, {disk_label} ==\n"
                     ));
-                    let command = vmm_command(
+                    let command = match vmm_command(
                         &inputs(kind, monitor, ns, machine),
                         &unikernel(kind, monitor, *disk),
                         target(net),
                         &config,
-                    )
-                    .expect("renders");
+                    ) {
+                        Ok(command) => command,
+                        Err(e) => {
+                            out.push_str(&format!("refused: {e}\n"));
+                            continue;
+                        }
+                    };
                     for word in command.display() {
                         out.push_str(&format!("  {word}\n"));
                     }
@@ -156,8 +166,14 @@ fn render_all(kind: GuestKind, monitor: Monitor) -> String {
                         TapAccess::ByName => "tap: opened by name\n".to_owned(),
                     };
                     out.push_str(&tap);
-                    if let Some(file) = &command.config_file {
-                        out.push_str(&format!("file {}:\n{}", file.path.display(), file.contents));
+                    let files: Vec<String> = command
+                        .files
+                        .iter()
+                        .map(|f| format!("{f:?} fd {}", f.fd()))
+                        .collect();
+                    out.push_str(&format!("files: {}\n", files.join(", ")));
+                    if let Some(config) = &command.config {
+                        out.push_str(&format!("config (fd {}):\n{config}", fds::CONFIG));
                     }
                 }
             }

@@ -81,15 +81,20 @@ fn after<'a>(argv: &'a [String], flag: &str) -> &'a str {
 /// The guest's boot arguments as `monitor` carries them.
 fn boot_args(monitor: Monitor, command: &VmmCommand) -> String {
     match monitor {
-        Monitor::Qemu => after(&command.argv, "-append").to_owned(),
+        Monitor::Qemu => command
+            .config
+            .as_deref()
+            .and_then(|c| c.lines().find_map(|l| l.strip_prefix("append = \"")))
+            .map(|v| v.trim_end_matches('"').to_owned())
+            .unwrap_or_else(|| after(&command.argv, "-append").to_owned()),
         Monitor::CloudHypervisor => after(&command.argv, "--cmdline").to_owned(),
         Monitor::Hvt | Monitor::Spt => {
             let end = command.argv.iter().position(|w| w == "--").expect("--");
             command.argv.get(end + 2).cloned().unwrap_or_default()
         }
         Monitor::Firecracker => {
-            let file = command.config_file.as_ref().expect("config file");
-            let config: serde_json::Value = serde_json::from_str(&file.contents).unwrap();
+            let text = command.config.as_ref().expect("config");
+            let config: serde_json::Value = serde_json::from_str(text).unwrap();
             config["boot-source"]["boot_args"]
                 .as_str()
                 .unwrap()
@@ -112,6 +117,10 @@ fn render(kind: GuestKind, disk: Disk, mode: NetworkMode, pod: PodDns, plan: Dns
         },
         pod_dns: pod,
         dns: plan,
+        // One variable without white space: hermit and osv quote values
+        // with spaces, which qemu's configuration cannot carry (golden.rs
+        // shows that refusal).
+        env: base.env.iter().take(1).cloned().collect(),
         ..base
     };
     let net = bridge();
@@ -126,6 +135,7 @@ fn variant(kind: GuestKind, disk: Disk, mode: NetworkMode, choice: Choice, text:
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && matches!(disk, Disk::Initrd),
+        initrd_data_bytes: 0,
         mode,
         pod_loopback: POD_LOOPBACK,
     };

@@ -9,17 +9,21 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Machine};
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DeliveryError, DnsPlan, GuestDnsFacts};
+use crate::dns::initrd::initrd_data_bytes;
 use crate::dns::pod_dns::{read_pod_dns, PodDns, PodDnsError};
 use crate::guest::boot::{self, BootError, BootInput};
 use crate::guest::GuestKind;
+use crate::jail::limits::VmmLimits;
 use crate::net::plan::GuestNet;
 use crate::net::plan::{Wiring, WiringError};
 use crate::spec::knobs::{self, KnobError};
 use crate::spec::pod_files::{self, PodFileError};
+use crate::spec::rootfs_path::Access;
+use crate::spec::unikernel::open_vmm_file;
 use crate::spec::{Bundle, Unikernel};
 use crate::vmm::detect::{self, DetectError};
 use crate::vmm::detect_cache;
-use crate::vmm::input::{QemuOptions, VmmCommand, VmmInput};
+use crate::vmm::input::{QemuOptions, RenderError, VmmCommand, VmmInput};
 use crate::vmm::memory::{self, MemoryError};
 use crate::vmm::qemu::{self, ResolvedAccel};
 use crate::vmm::Monitor;
@@ -46,6 +50,14 @@ pub struct LaunchInputs {
     pub tsc_khz: Option<u64>,
     /// The container's environment, for guests whose command line carries it (validated).
     pub env: Vec<String>,
+    /// Names of the variables withheld from a guest whose command line
+    /// would show on its monitor's argv.
+    pub env_withheld: Vec<String>,
+    /// What the VMM's cgroup is limited to.
+    pub limits: VmmLimits,
+    /// The container's cgroup, relative to each hierarchy's root, once the
+    /// supervisor joined it (the VMM's cgroup is made below it).
+    pub cgroup: Option<PathBuf>,
     /// Resolvers for the guest's boot arguments (none until DNS delivery is planned).
     pub nameservers: Vec<Ipv4Addr>,
     /// How the guest is wired to the pod network.
@@ -83,6 +95,9 @@ pub enum LaunchError {
     /// The DNS delivery cannot be what was asked.
     #[error(transparent)]
     Dns(#[from] DeliveryError),
+    /// The initrd cannot be measured.
+    #[error("cannot read the initrd: {0}")]
+    Initrd(String),
     /// A console was requested.
     #[error("terminal (tty) mode is not supported for unikernel containers yet: the guest console is the container's log")]
     Terminal,
@@ -137,11 +152,23 @@ pub fn check(
     } else {
         None
     };
-    let env = match process.and_then(|p| p.env().clone()) {
-        Some(env) if kind.caps().env => env,
-        _ => Vec::new(),
+    let (env, env_withheld) = match process.and_then(|p| p.env().clone()) {
+        Some(env) if kind.caps().env && monitor.hides_guest_cmdline() => (env, Vec::new()),
+        Some(env) if kind.caps().env => (Vec::new(), variable_names(&env)),
+        _ => (Vec::new(), Vec::new()),
     };
     boot::validate_env(&env)?;
+    let overhead = if monitor == Monitor::Qemu && accel == ResolvedAccel::Tcg {
+        config.jail.tcg_overhead_mib
+    } else {
+        config.jail.overhead_mib
+    };
+    let resources = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
+    let limits = VmmLimits::new(memory_mib, overhead, resources);
     let knobs = knobs::from_annotations(&bundle.annotations())?;
     let mut wiring = Wiring {
         mode: knobs.network_mode.unwrap_or(config.network.mode),
@@ -154,6 +181,20 @@ pub fn check(
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && unikernel.initrd.is_some(),
+        initrd_data_bytes: match &unikernel.initrd {
+            Some(path) => {
+                let file = open_vmm_file(
+                    &bundle.rootfs,
+                    &path.to_string_lossy(),
+                    "initrd",
+                    Access::Read,
+                    monitor,
+                )
+                .map_err(|e| LaunchError::Initrd(e.to_string()))?;
+                initrd_data_bytes(&file).map_err(|e| LaunchError::Initrd(e.to_string()))?
+            }
+            None => 0,
+        },
         mode: wiring.mode,
         pod_loopback: wiring.pod_loopback,
     };
@@ -168,11 +209,21 @@ pub fn check(
         hostname: pod_files::hostname(&bundle.spec)?,
         tsc_khz,
         env,
+        env_withheld,
+        limits,
+        cgroup: None,
         nameservers: dns.boot_nameservers.clone(),
         wiring,
         pod_dns,
         dns,
     })
+}
+
+/// The names of `KEY=VALUE` entries (for logs that must not show values).
+fn variable_names(env: &[String]) -> Vec<String> {
+    env.iter()
+        .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_owned())
+        .collect()
 }
 
 /// `check`, then runs the monitor to read its version and capabilities.
@@ -201,10 +252,19 @@ pub struct Target<'a> {
     pub net: &'a GuestNet,
     /// Tap name.
     pub tap: &'a str,
-    /// State directory (config files).
-    pub state_dir: &'a Path,
-    /// The monitor's control socket (qemu's QMP).
+    /// The monitor's control socket (qemu's QMP), relative to its root.
     pub control_socket: &'a Path,
+}
+
+/// Why the monitor's command could not be made.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CommandError {
+    /// The guest's boot configuration.
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    /// The monitor's command.
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 /// The guest's boot configuration and the monitor's command (pure).
@@ -213,7 +273,7 @@ pub fn vmm_command(
     unikernel: &Unikernel,
     target: Target<'_>,
     config: &Config,
-) -> Result<VmmCommand, BootError> {
+) -> Result<VmmCommand, CommandError> {
     let kind = unikernel.kind;
     let cmdline = kind.render(&BootInput {
         net: target.net,
@@ -228,16 +288,15 @@ pub fn vmm_command(
     })?;
     Ok(unikernel.monitor.render(&VmmInput {
         binary: &inputs.binary,
-        kernel: &unikernel.kernel,
-        initrd: unikernel.initrd.as_deref(),
-        block: unikernel.block.as_ref().map(|b| b.path.as_path()),
+        initrd: unikernel.initrd.is_some(),
+        block: unikernel.block.is_some(),
         cmdline: &cmdline,
+        cmdline_has_env: !inputs.env.is_empty(),
         memory_mib: inputs.memory_mib,
         vcpus: config.guest.vcpus,
         tap: target.tap,
         net: target.net,
         control_socket: target.control_socket,
-        state_dir: target.state_dir,
         qemu: QemuOptions {
             accel: inputs.accel,
             machine: machine(kind, config),
@@ -245,5 +304,5 @@ pub fn vmm_command(
             debug_exit: kind == GuestKind::Mewz,
         },
         solo5: kind.caps().solo5,
-    }))
+    })?)
 }

@@ -14,6 +14,7 @@ pub mod launch;
 pub mod namespaces;
 mod predecessor;
 pub mod teardown;
+mod vmm_files;
 pub mod vmm_process;
 
 use std::ffi::OsString;
@@ -25,18 +26,24 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
 use crate::dns::delivery::Delivery;
 use crate::dns::initrd::write_pod_initrd;
+use crate::jail::cell::{Cell, CellSpec};
+use crate::jail::ids;
+use crate::jail::layout::Needs;
 use crate::log::Logger;
 use crate::names::Named;
 use crate::net::dns_relay::{Relay, RelayConfig};
-use crate::net::{apply, forward, observe, plan};
+use crate::net::{forward, journal, observe, plan};
+use crate::spec::rootfs_path::Access;
+use crate::spec::unikernel::open_vmm_file;
 use crate::spec::Bundle;
-use crate::state::{ContainerState, ProcessRef, Stage, Store};
+use crate::state::{ContainerState, ProcessRef, Stage, StateJournal, Store};
 use crate::vmm::input::TapAccess;
 use control::{Request, CONTROL_SOCKET};
 use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
@@ -47,10 +54,16 @@ pub const SUPERVISE_VERB: &str = "__supervise";
 const SYNC_FD: i32 = 3;
 /// Bound on the relay's concurrent upstream queries.
 const RELAY_MAX_IN_FLIGHT: usize = 256;
-/// QMP socket, relative to the state directory (the supervisor's and the
-/// VMM's working directory: unix socket paths are limited to 108 bytes and
-/// state directories under containerd's root are longer).
+/// The VMM's root directory (its cell), in the state directory.
+const VMM_ROOT: &str = "vmm";
+/// QMP socket, relative to the VMM's root (its working directory); the
+/// supervisor, whose working directory is the state directory, reaches it
+/// as `vmm/qmp.sock` (unix socket paths are limited to 108 bytes and state
+/// directories under containerd's root are longer).
 const QMP_SOCKET: &str = "qmp.sock";
+/// Requests read but not yet answered (`start` is the only one, and each
+/// container is started once).
+const CONTROL_QUEUE: usize = 4;
 
 /// What the supervisor needs from the command line.
 pub struct Context {
@@ -147,7 +160,7 @@ fn enter_pod(ctx: &Context, id: &str) -> Result<(ContainerState, PathBuf, Launch
     let mut state = ctx.store.load(id).map_err(|e| e.to_string())?;
     let state_dir = ctx.store.dir(id).map_err(|e| e.to_string())?;
     let bundle = Bundle::load(&state.bundle).map_err(|e| e.to_string())?;
-    let inputs =
+    let mut inputs =
         launch_inputs(&bundle, &state.unikernel, &ctx.config).map_err(|e| e.to_string())?;
     state.supervisor = ProcessRef::of(std::process::id() as i32);
     state.netns = Some(namespaces::join(&bundle.spec).map_err(|e| e.to_string())?);
@@ -161,6 +174,7 @@ fn enter_pod(ctx: &Context, id: &str) -> Result<(ContainerState, PathBuf, Launch
         let joined = cgroup::join(&relative, std::process::id(), &mut state.cgroups);
         ctx.store.save(&state).map_err(|e| e.to_string())?;
         joined.map_err(|e| e.to_string())?;
+        inputs.cgroup = Some(relative);
     }
     ctx.store.save(&state).map_err(|e| e.to_string())?;
     std::env::set_current_dir(&state_dir)
@@ -180,6 +194,8 @@ struct Supervisor {
     tap: Option<OwnedFd>,
     inputs: LaunchInputs,
     guest: plan::GuestNet,
+    /// The initrd with the pod's DNS files appended (files delivery).
+    pod_initrd: Option<PathBuf>,
 }
 
 impl Supervisor {
@@ -191,11 +207,11 @@ impl Supervisor {
         inputs: LaunchInputs,
     ) -> Result<Self, String> {
         let (handle, tap, guest) = wire_network(ctx, &mut state, &inputs.wiring).await?;
-        let (forwarders, listener) =
-            match start_services(ctx, &mut state, &state_dir, &inputs, &guest) {
+        let (forwarders, listener, pod_initrd) =
+            match start_services(ctx, &state, &state_dir, &inputs, &guest) {
                 Ok(started) => started,
                 Err(e) => {
-                    teardown::undo_network(&handle, &state.network).await;
+                    teardown::undo_own_network(&ctx.store, &handle, &mut state, &ctx.logger).await;
                     return Err(e);
                 }
             };
@@ -211,43 +227,62 @@ impl Supervisor {
             tap: Some(tap),
             inputs,
             guest,
+            pod_initrd,
         })
     }
 
     /// Closes the forwarders, undoes the network and removes the control socket.
-    async fn finish(&self, ctx: &Context) {
+    async fn finish(&mut self, ctx: &Context) {
         self.forwarders
             .iter()
             .for_each(tokio::task::JoinHandle::abort);
-        for problem in teardown::undo_network(&self.handle, &self.state.network).await {
-            ctx.logger.error(&problem);
-        }
-        teardown::release_netns(&ctx.store, &self.state);
+        teardown::undo_own_network(&ctx.store, &self.handle, &mut self.state, &ctx.logger).await;
+        teardown::release_vmm_id(&ctx.store, &self.state);
         let _ = std::fs::remove_file(self.state_dir.join(CONTROL_SOCKET));
     }
 }
+
+/// What [`start_services`] started: the ::1 forwarders and the relay, the
+/// control socket, and the initrd with the pod's DNS files (files delivery).
+type Services = (
+    Vec<tokio::task::JoinHandle<()>>,
+    UnixListener,
+    Option<PathBuf>,
+);
 
 /// Starts what serves the guest besides the data path: the pod's DNS
 /// (files in the initrd), the ::1 localhost forwarders, and the control
 /// socket `start` talks to.
 fn start_services(
     ctx: &Context,
-    state: &mut ContainerState,
+    state: &ContainerState,
     state_dir: &std::path::Path,
     inputs: &LaunchInputs,
     guest: &plan::GuestNet,
-) -> Result<(Vec<tokio::task::JoinHandle<()>>, UnixListener), String> {
+) -> Result<Services, String> {
     let mut tasks = Vec::new();
+    let mut pod_initrd = None;
+    if let Some(why) = &inputs.dns.fallback {
+        ctx.logger.info(&format!("DNS: {why}"));
+    }
     match &inputs.dns.delivery {
         Delivery::Files => {
-            let initrd = state
+            let in_image = state
                 .unikernel
                 .initrd
-                .clone()
+                .as_ref()
                 .ok_or("files delivery needs an initrd")?;
-            let with_files = write_pod_initrd(&initrd, &inputs.pod_dns, state_dir)
+            let initrd = open_vmm_file(
+                &state.rootfs,
+                &in_image.to_string_lossy(),
+                "initrd",
+                Access::Read,
+                state.unikernel.monitor,
+            )
+            .map_err(|e| e.to_string())?;
+            let with_files = write_pod_initrd(initrd, &inputs.pod_dns, state_dir)
                 .map_err(|e| format!("cannot write the initrd with the pod's DNS files: {e}"))?;
-            state.unikernel.initrd = Some(with_files);
+            pod_initrd = Some(with_files);
             ctx.logger
                 .info("DNS: the pod's resolv.conf, hosts and hostname are appended to the initrd");
         }
@@ -276,7 +311,7 @@ fn start_services(
     );
     let listener = UnixListener::bind(CONTROL_SOCKET)
         .map_err(|e| format!("cannot listen on the control socket: {e}"))?;
-    Ok((tasks, listener))
+    Ok((tasks, listener, pod_initrd))
 }
 
 /// Starts the DNS relay on the pod-loopback address (bound on the tap, so
@@ -313,8 +348,9 @@ fn start_relay(
     Ok(tokio::spawn(relay.serve(config)))
 }
 
-/// Observes, plans and applies the network, recording each step before it
-/// is applied; on failure, undoes what was applied.
+/// Observes, plans and applies the network, holding the pod netns's lock
+/// and recording each step before it is applied; on failure, undoes what
+/// was applied.
 async fn wire_network(
     ctx: &Context,
     state: &mut ContainerState,
@@ -322,32 +358,27 @@ async fn wire_network(
 ) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
     tokio::spawn(conn);
-    predecessor::take_over(ctx, state, &handle).await?;
+    let lock = predecessor::take_over(ctx, state, &handle).await?;
     let pod = observe::observe(&handle).await.map_err(|e| e.to_string())?;
     forward::check_ipv4_loopback_free(&wiring.localhost_ports).map_err(|e| e.to_string())?;
     let net_plan = plan::plan(wiring, &pod, &state.id);
     ctx.logger
         .debug(&format!("pod interface {pod:?}; plan {net_plan:?}"));
-    let mut tap = None;
-    for step in net_plan.steps {
-        state.network.push(step);
-        ctx.store.save(state).map_err(|e| e.to_string())?;
-        let recorded = state.network.last_mut().expect("just pushed");
-        match apply::apply(&handle, recorded).await {
-            Ok(fd) => {
-                tap = tap.or(fd);
-                ctx.store.save(state).map_err(|e| e.to_string())?;
-            }
-            Err(e) => {
-                teardown::undo_network(&handle, &state.network).await;
-                state.network.clear();
-                let _ = ctx.store.save(state);
-                return Err(format!("cannot set up the pod network: {e}"));
-            }
+    let mut journal = StateJournal {
+        store: &ctx.store,
+        state: &mut *state,
+    };
+    let applied = journal::apply_all(&handle, net_plan.steps, &mut journal)
+        .await
+        .and_then(|tap| tap.ok_or_else(|| "the network plan created no tap".to_owned()));
+    match applied {
+        Ok(tap) => Ok((handle, tap, net_plan.guest)),
+        Err(e) => {
+            teardown::undo_here(&handle, state, &lock, &ctx.logger).await;
+            let _ = ctx.store.save(state);
+            Err(format!("cannot set up the pod network: {e}"))
         }
     }
-    let tap = tap.ok_or("the network plan created no tap")?;
-    Ok((handle, tap, net_plan.guest))
 }
 
 impl Supervisor {
@@ -362,19 +393,23 @@ impl Supervisor {
         };
         let mut vmm: Option<tokio::process::Child> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
+        let (requests, mut received) = tokio::sync::mpsc::channel(CONTROL_QUEUE);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     if let Ok((stream, _)) = accepted {
-                        self.answer(ctx, stream, &mut vmm).await;
+                        tokio::spawn(receive(stream, requests.clone()));
                     }
+                }
+                Some((request, reply)) = received.recv() => {
+                    self.answer(ctx, request, reply, &mut vmm).await;
                 }
                 _ = stops.recv() => {
                     if vmm.is_none() {
                         return 128 + libc::SIGTERM;
                     }
-                    let qmp = std::path::Path::new(QMP_SOCKET);
-                    if let Err(e) = crate::vmm::qmp::system_powerdown(qmp).await {
+                    let qmp = std::path::Path::new(VMM_ROOT).join(QMP_SOCKET);
+                    if let Err(e) = crate::vmm::qmp::system_powerdown(&qmp).await {
                         ctx.logger.info(&format!("graceful shutdown request failed ({e}); stopping the VMM"));
                     }
                     let grace = Duration::from_secs(ctx.config.supervisor.stop_grace_seconds);
@@ -398,70 +433,117 @@ impl Supervisor {
     async fn answer(
         &mut self,
         ctx: &Context,
-        stream: tokio::net::UnixStream,
+        request: Request,
+        reply: OwnedWriteHalf,
         vmm: &mut Option<tokio::process::Child>,
     ) {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let (read, mut write) = stream.into_split();
-        let mut line = String::new();
-        if BufReader::new(read).read_line(&mut line).await.is_err() {
-            return;
-        }
-        let result = match Request::parse(&line) {
-            Some(Request::Start) if vmm.is_some() => {
+        let result = match request {
+            Request::Start if vmm.is_some() => {
                 Err("cannot start a container that has already started".into())
             }
-            Some(Request::Start) => self.start_vmm(ctx).map(|child| *vmm = Some(child)),
-            None => Err(format!("unknown request {:?}", line.trim())),
+            Request::Start => self.start_vmm(ctx).map(|child| *vmm = Some(child)),
         };
-        let _ = write
-            .write_all(control::reply_line(&result).as_bytes())
-            .await;
+        tokio::spawn(async move { control::write_reply(reply, &result).await });
     }
 
     fn start_vmm(&mut self, ctx: &Context) -> Result<tokio::process::Child, String> {
-        let unikernel = &self.state.unikernel;
+        let unikernel = &self.state.unikernel.clone();
         let tap_name = plan::tap_name(&self.state.id);
         let target = Target {
             net: &self.guest,
             tap: &tap_name,
-            state_dir: &self.state_dir,
             control_socket: std::path::Path::new(QMP_SOCKET),
         };
         let command =
             vmm_command(&self.inputs, unikernel, target, &ctx.config).map_err(|e| e.to_string())?;
-        if let Some(file) = &command.config_file {
-            std::fs::write(&file.path, &file.contents)
-                .map_err(|e| format!("cannot write {}: {e}", file.path.display()))?;
-        }
+        let id = ids::Leases::new(std::path::Path::new(ids::LEASE_DIR), ctx.config.jail.ids)
+            .lease(&self.state_dir)
+            .map_err(|e| e.to_string())?;
+        self.state.vmm_id = Some(id);
+        ctx.store.save(&self.state).map_err(|e| e.to_string())?;
+        let files = vmm_files::open(&self.state, self.pod_initrd.as_deref(), &command, id)
+            .map_err(|e| e.to_string())?;
+        let made = self.vmm_cgroup();
+        ctx.store.save(&self.state).map_err(|e| e.to_string())?;
+        let cgroup_procs = made?;
         let tap = match command.tap {
             TapAccess::Fd(number) => self.tap.as_ref().map(|fd| (fd, number)),
             TapAccess::ByName => {
                 if let Some(fd) = self.tap.take() {
-                    crate::vmm::tap::release_for_open_by_name(fd)
+                    crate::vmm::tap::release_for_open_by_name(fd, id, id)
                         .map_err(|e| format!("cannot hand tap {tap_name} over: {e}"))?;
                 }
                 None
             }
         };
+        let mut handed: Vec<(std::os::fd::RawFd, i32)> = files.handed();
+        handed.extend(tap.map(|(fd, number)| (std::os::fd::AsRawFd::as_raw_fd(fd), number)));
+        let cell = Cell::prepare(CellSpec {
+            root: &self.state_dir.join(VMM_ROOT),
+            uid: id,
+            gid: id,
+            needs: Needs {
+                binary: &command.binary,
+                kvm: unikernel.monitor.needs_kvm(self.inputs.accel),
+                tun: command.tap == TapAccess::ByName,
+            },
+            cgroup_procs,
+            handed,
+        })
+        .map_err(|e| e.to_string())?;
         ctx.logger.debug(&format!(
             "{} guest: {}",
             unikernel.kind.name(),
             unikernel.kind.caps().describe()
         ));
+        if !self.inputs.env_withheld.is_empty() {
+            ctx.logger.info(&format!(
+                "the container's environment ({}) is not given to the guest: {} would show it on its command line",
+                self.inputs.env_withheld.join(", "),
+                unikernel.monitor.name()
+            ));
+        }
         let child =
-            vmm_process::spawn(&command.binary, &command.argv, tap).map_err(|e| e.to_string())?;
+            vmm_process::spawn(&command.binary, &command.argv, cell).map_err(|e| e.to_string())?;
+        drop(files);
         self.state.vmm = child.id().and_then(|pid| ProcessRef::of(pid as i32));
         self.state.vmm_argv = command.display();
         self.state.stage = Stage::Running;
         ctx.store.save(&self.state).map_err(|e| e.to_string())?;
         ctx.logger.info(&format!(
-            "started VMM ({} {}): {}",
+            "started VMM ({} {}) as user {id}: {}",
             unikernel.monitor.name(),
             self.inputs.version.as_deref().unwrap_or("?"),
             self.state.vmm_argv.join(" ")
         ));
         Ok(child)
+    }
+
+    /// Makes the VMM's cgroup below the container's, with its limits, and
+    /// returns its `cgroup.procs` files (none when the container has no cgroup).
+    fn vmm_cgroup(&mut self) -> Result<Vec<PathBuf>, String> {
+        let Some(container) = &self.inputs.cgroup else {
+            return Ok(Vec::new());
+        };
+        let made = cgroup::create(&container.join(VMM_ROOT), &mut self.state.cgroups);
+        let dirs = made.map_err(|e| e.to_string())?;
+        cgroup::write_limits(&dirs, &self.inputs.limits.files()).map_err(|e| e.to_string())?;
+        Ok(dirs.iter().map(|d| d.join("cgroup.procs")).collect())
+    }
+}
+
+/// Reads a control-socket client's request off the event loop, and queues
+/// it for the loop (a bad or missing request is answered here).
+async fn receive(
+    stream: tokio::net::UnixStream,
+    requests: tokio::sync::mpsc::Sender<(Request, OwnedWriteHalf)>,
+) {
+    let (read, write) = stream.into_split();
+    match control::read_request(read).await {
+        Ok(request) => {
+            let _ = requests.send((request, write)).await;
+        }
+        Err(e) => control::write_reply(write, &Err(e)).await,
     }
 }
 

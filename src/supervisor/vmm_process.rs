@@ -1,12 +1,13 @@
-//! Runs the VMM as the supervisor's child: the tap descriptor passed at the
-//! number its command expects (qemu), the container's stdio as its console,
-//! and death with the supervisor
+//! Runs the VMM as the supervisor's child, inside its cell (see
+//! [`crate::jail`]): its descriptors at the numbers its command expects,
+//! the container's stdio as its console, and death with the supervisor
 //! (PR_SET_PDEATHSIG), so a SIGKILLed supervisor leaves no VMM behind.
 
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::ExitStatus;
+
+use crate::jail::cell::Cell;
 
 /// Why the VMM could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -24,31 +25,19 @@ pub enum SpawnError {
     },
 }
 
-/// Spawns `binary argv`, with the tap descriptor at the given number when
-/// the monitor takes it that way.
+/// Spawns `binary argv` inside its cell (which hands it its descriptors),
+/// with an empty environment: the monitor needs none, and the supervisor's
+/// is not the guest's.
 pub fn spawn(
     binary: &Path,
     argv: &[String],
-    tap: Option<(&OwnedFd, i32)>,
+    cell: Cell,
 ) -> Result<tokio::process::Child, SpawnError> {
-    let tap = tap.map(|(fd, number)| (fd.as_raw_fd(), number));
-    let parent = std::process::id() as i32;
     let mut cmd = std::process::Command::new(binary);
-    cmd.args(argv);
-    // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl, getppid, _exit).
+    cmd.args(argv).env_clear();
+    // SAFETY: `enter` makes system calls only (see Cell::enter).
     unsafe {
-        cmd.pre_exec(move || {
-            if let Some((fd, number)) = tap {
-                pass_fd(fd, number)?;
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(137);
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || cell.enter());
     }
     tokio::process::Command::from(cmd)
         .kill_on_drop(true)

@@ -4,15 +4,19 @@
 //! the tap by name), `--disk path=`, and the guest's serial console on
 //! stdout (`--serial tty --console off`). urunc calls it
 //! `cloud-hypervisor` too: pkg/unikontainers/hypervisors/cloud_hypervisor.go.
+//! Files are its handed descriptors; only Linux guests, whose command line
+//! carries no environment, run on it.
 
 use super::input::{VmmCommand, VmmInput};
+use crate::jail::fds;
 use crate::net::format_mac;
 
 /// The Cloud Hypervisor command.
 pub fn render(input: &VmmInput<'_>) -> VmmCommand {
-    let mut argv = vec!["--kernel".to_owned(), input.kernel.display().to_string()];
-    if let Some(initrd) = input.initrd {
-        argv.extend(["--initramfs".to_owned(), initrd.display().to_string()]);
+    let handed = |fd| fds::proc_path(fd).display().to_string();
+    let mut argv = vec!["--kernel".to_owned(), handed(fds::KERNEL)];
+    if input.initrd {
+        argv.extend(["--initramfs".to_owned(), handed(fds::INITRD)]);
     }
     argv.extend([
         "--cmdline".to_owned(),
@@ -29,8 +33,8 @@ pub fn render(input: &VmmInput<'_>) -> VmmCommand {
             input.net.mtu
         ),
     ]);
-    if let Some(block) = input.block {
-        argv.extend(["--disk".to_owned(), format!("path={}", block.display())]);
+    if input.block {
+        argv.extend(["--disk".to_owned(), format!("path={}", handed(fds::BLOCK))]);
     }
     argv.extend(["--serial", "tty", "--console", "off"].map(String::from));
     VmmCommand::by_name(input, argv)
@@ -47,16 +51,18 @@ mod tests {
     #[test]
     fn initrd_golden() {
         let net = bridge();
-        let cmd = Monitor::CloudHypervisor.render(&input(&net, Disk::Initrd));
+        let cmd = Monitor::CloudHypervisor
+            .render(&input(&net, Disk::Initrd))
+            .unwrap();
         assert_eq!(cmd.tap, TapAccess::ByName);
         assert_eq!(cmd.binary.to_str(), Some("/usr/bin/vmm"));
         assert_eq!(
             cmd.argv,
             [
                 "--kernel",
-                "/r/boot/kernel",
+                "/proc/self/fd/4",
                 "--initramfs",
-                "/r/boot/initrd.img",
+                "/proc/self/fd/5",
                 "--cmdline",
                 "console=ttyS0 ip=x",
                 "--memory",
@@ -77,7 +83,9 @@ mod tests {
     fn block_and_pod_mtu() {
         let net = calico();
         let argv = render(&input(&net, Disk::Block)).argv;
-        assert!(argv.windows(2).any(|w| w == ["--disk", "path=/r/disk.img"]));
+        assert!(argv
+            .windows(2)
+            .any(|w| w == ["--disk", "path=/proc/self/fd/6"]));
         assert!(argv.contains(&"tap=uk-c1,mac=0a:58:0a:58:00:05,mtu=1450".to_owned()));
         assert!(!argv.contains(&"--initramfs".to_owned()));
     }

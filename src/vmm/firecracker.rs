@@ -4,30 +4,32 @@
 //! `boot-source` kernel_image_path/boot_args/initrd_path, `drives`
 //! drive_id/path_on_host/is_root_device/is_read_only, `network-interfaces`
 //! iface_id/host_dev_name/guest_mac, `machine-config`
-//! vcpu_count/mem_size_mib) and `--no-api --config-file PATH`.
+//! vcpu_count/mem_size_mib) and `--no-api --config-file PATH`. The config
+//! comes from a handed descriptor, and names the kernel, initrd and drive
+//! by their handed descriptors too: the guest's command line (with the
+//! container's environment) is never on the argv.
 //! Firecracker opens the tap by name and has no MTU setting for its NIC.
 //! urunc: pkg/unikontainers/hypervisors/firecracker.go.
 
 use serde_json::{json, Value};
 
-use super::input::{ConfigFile, VmmCommand, VmmInput};
+use super::input::{VmmCommand, VmmInput};
+use crate::jail::fds;
 use crate::net::format_mac;
-
-/// Config file name in the state directory.
-pub const CONFIG_FILE: &str = "firecracker.json";
 
 /// The Firecracker command and its config file. The block device is never
 /// the root device here: the guest's command line names its root itself.
 pub fn render(input: &VmmInput<'_>) -> VmmCommand {
     let mut boot_source = json!({
-        "kernel_image_path": input.kernel,
+        "kernel_image_path": fds::proc_path(fds::KERNEL),
         "boot_args": input.cmdline,
     });
-    if let Some(initrd) = input.initrd {
-        boot_source["initrd_path"] = json!(initrd);
+    if input.initrd {
+        boot_source["initrd_path"] = json!(fds::proc_path(fds::INITRD));
     }
     let drives: Vec<Value> = input
         .block
+        .then(|| fds::proc_path(fds::BLOCK))
         .iter()
         .map(|path| {
             json!({
@@ -51,17 +53,13 @@ pub fn render(input: &VmmInput<'_>) -> VmmCommand {
             "mem_size_mib": input.memory_mib,
         },
     });
-    let path = input.state_dir.join(CONFIG_FILE);
     let argv = vec![
         "--no-api".to_owned(),
         "--config-file".to_owned(),
-        path.display().to_string(),
+        fds::proc_path(fds::CONFIG).display().to_string(),
     ];
     VmmCommand {
-        config_file: Some(ConfigFile {
-            path,
-            contents: format!("{config:#}\n"),
-        }),
+        config: Some(format!("{config:#}\n")),
         ..VmmCommand::by_name(input, argv)
     }
 }
@@ -76,28 +74,25 @@ mod tests {
     #[test]
     fn config_file_with_initrd_golden() {
         let net = crate::guest::fixtures::bridge();
-        let cmd = Monitor::Firecracker.render(&input(&net, Disk::Initrd));
+        let cmd = Monitor::Firecracker
+            .render(&input(&net, Disk::Initrd))
+            .unwrap();
         assert_eq!(cmd.tap, TapAccess::ByName);
+        assert_eq!(cmd.argv, ["--no-api", "--config-file", "/proc/self/fd/8"]);
         assert_eq!(
-            cmd.argv,
+            cmd.files,
             [
-                "--no-api",
-                "--config-file",
-                "/run/ukrun/.ukrun/c1/firecracker.json"
+                crate::vmm::input::Handed::Kernel,
+                crate::vmm::input::Handed::Initrd
             ]
         );
-        let file = cmd.config_file.unwrap();
         assert_eq!(
-            file.path.to_str(),
-            Some("/run/ukrun/.ukrun/c1/firecracker.json")
-        );
-        assert_eq!(
-            file.contents,
+            cmd.config.unwrap(),
             r#"{
   "boot-source": {
     "boot_args": "console=ttyS0 ip=x",
-    "initrd_path": "/r/boot/initrd.img",
-    "kernel_image_path": "/r/boot/kernel"
+    "initrd_path": "/proc/self/fd/5",
+    "kernel_image_path": "/proc/self/fd/4"
   },
   "drives": [],
   "machine-config": {
@@ -119,11 +114,11 @@ mod tests {
     #[test]
     fn block_device_is_a_plain_drive() {
         let net = crate::guest::fixtures::calico();
-        let file = render(&input(&net, Disk::Block)).config_file.unwrap();
-        let v: Value = serde_json::from_str(&file.contents).unwrap();
+        let config = render(&input(&net, Disk::Block)).config.unwrap();
+        let v: Value = serde_json::from_str(&config).unwrap();
         assert_eq!(
             v["drives"],
-            json!([{"drive_id": "block0", "path_on_host": "/r/disk.img", "is_root_device": false, "is_read_only": false}])
+            json!([{"drive_id": "block0", "path_on_host": "/proc/self/fd/6", "is_root_device": false, "is_read_only": false}])
         );
         assert!(v["boot-source"].get("initrd_path").is_none());
     }

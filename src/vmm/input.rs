@@ -1,12 +1,15 @@
 //! What every monitor renderer is given, and what it gives back: the
-//! program, its argv, a config file to write in the state directory before
-//! the spawn, and how the monitor reaches the tap.
+//! program, its argv, the configuration it reads from a handed descriptor,
+//! which files it reads from handed descriptors, and how it reaches the
+//! tap. No image path reaches a renderer: files are named only by the
+//! descriptor numbers in [`crate::jail::fds`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::qemu::ResolvedAccel;
 use crate::config::Machine;
 use crate::guest::caps::Solo5Names;
+use crate::jail::fds;
 use crate::net::plan::GuestNet;
 
 /// The common input of every monitor renderer.
@@ -14,14 +17,15 @@ use crate::net::plan::GuestNet;
 pub struct VmmInput<'a> {
     /// The monitor program (as found by detection).
     pub binary: &'a Path,
-    /// Kernel or unikernel image.
-    pub kernel: &'a Path,
-    /// Initrd, if any.
-    pub initrd: Option<&'a Path>,
-    /// Block device image, if any.
-    pub block: Option<&'a Path>,
+    /// Whether the guest has an initrd.
+    pub initrd: bool,
+    /// Whether the guest has a block image.
+    pub block: bool,
     /// The guest's command line.
     pub cmdline: &'a str,
+    /// Whether the command line carries the container's environment, which
+    /// must never be on an argv (any local user reads `/proc/PID/cmdline`).
+    pub cmdline_has_env: bool,
     /// Guest memory.
     pub memory_mib: u64,
     /// Virtual CPUs.
@@ -32,8 +36,6 @@ pub struct VmmInput<'a> {
     pub net: &'a GuestNet,
     /// Control socket (qemu's QMP), relative to the monitor's working directory.
     pub control_socket: &'a Path,
-    /// Directory config files are written to.
-    pub state_dir: &'a Path,
     /// qemu's own choices.
     pub qemu: QemuOptions,
     /// Solo5 device names the guest declares.
@@ -62,35 +64,78 @@ pub enum TapAccess {
     ByName,
 }
 
-/// A file the monitor reads, written before it starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigFile {
-    /// Where it goes.
-    pub path: PathBuf,
-    /// What it holds.
-    pub contents: String,
+/// A file the monitor reads from a handed descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handed {
+    /// The kernel.
+    Kernel,
+    /// The initrd.
+    Initrd,
+    /// The block image, read-write.
+    Block,
+    /// The block image again, read-only (qemu's fdset).
+    BlockReadOnly,
+}
+
+impl Handed {
+    /// The descriptor number the monitor finds it at.
+    pub fn fd(self) -> i32 {
+        match self {
+            Handed::Kernel => fds::KERNEL,
+            Handed::Initrd => fds::INITRD,
+            Handed::Block => fds::BLOCK,
+            Handed::BlockReadOnly => fds::BLOCK_READ_ONLY,
+        }
+    }
+
+    /// The kernel, and the initrd and block image when the guest has them.
+    pub fn guest_files(input: &VmmInput<'_>) -> Vec<Handed> {
+        let mut files = vec![Handed::Kernel];
+        if input.initrd {
+            files.push(Handed::Initrd);
+        }
+        if input.block {
+            files.push(Handed::Block);
+        }
+        files
+    }
+}
+
+/// Why the monitor's command cannot be rendered.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenderError {
+    /// The command line carries the environment and cannot leave the argv.
+    #[error("the guest's command line carries the container's environment, and {reason}: ukrun never puts the environment on the VMM's command line, where any local user can read it")]
+    EnvWouldShow {
+        /// Why the private channel cannot carry it.
+        reason: String,
+    },
 }
 
 /// A rendered monitor command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmmCommand {
     /// Program.
-    pub binary: PathBuf,
+    pub binary: std::path::PathBuf,
     /// Arguments (without the program).
     pub argv: Vec<String>,
-    /// Config file to write first.
-    pub config_file: Option<ConfigFile>,
+    /// Configuration the monitor reads from descriptor [`fds::CONFIG`].
+    pub config: Option<String>,
+    /// Files the monitor reads from handed descriptors.
+    pub files: Vec<Handed>,
     /// How it reaches the tap.
     pub tap: TapAccess,
 }
 
 impl VmmCommand {
-    /// A command whose monitor opens the tap by name and takes no config file.
+    /// A command whose monitor opens the tap by name and reads the guest's
+    /// files from their descriptors.
     pub fn by_name(input: &VmmInput<'_>, argv: Vec<String>) -> Self {
         Self {
             binary: input.binary.to_path_buf(),
             argv,
-            config_file: None,
+            config: None,
+            files: Handed::guest_files(input),
             tap: TapAccess::ByName,
         }
     }

@@ -1,6 +1,6 @@
 //! Monitors (VMMs): what each is called in urunc's annotations, one file
-//! per monitor that renders its argv (and config file) from a common input
-//! (pure), capability detection on this host, and the tap hand-off.
+//! per monitor that renders its argv (and configuration) from a common
+//! input (pure), capability detection on this host, and the tap hand-off.
 
 pub mod cloud_hypervisor;
 pub mod detect;
@@ -16,7 +16,7 @@ pub mod tap;
 pub mod test_input;
 
 use crate::names::Named;
-use input::{VmmCommand, VmmInput};
+use input::{RenderError, VmmCommand, VmmInput};
 
 /// A monitor named by `com.urunc.unikernel.hypervisor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,14 +45,21 @@ impl Named for Monitor {
 }
 
 impl Monitor {
-    /// The monitor's argv (and config file), rendered by its own file.
-    pub fn render(self, input: &VmmInput<'_>) -> VmmCommand {
+    /// The monitor's argv (and configuration), rendered by its own file.
+    pub fn render(self, input: &VmmInput<'_>) -> Result<VmmCommand, RenderError> {
         match self {
             Monitor::Qemu => qemu::render(input),
-            Monitor::Firecracker => firecracker::render(input),
-            Monitor::CloudHypervisor => cloud_hypervisor::render(input),
-            Monitor::Hvt | Monitor::Spt => solo5::render(input),
+            Monitor::Firecracker => Ok(firecracker::render(input)),
+            Monitor::CloudHypervisor => Ok(cloud_hypervisor::render(input)),
+            Monitor::Hvt | Monitor::Spt => Ok(solo5::render(input)),
         }
+    }
+
+    /// Whether the guest's command line can reach the monitor other than on
+    /// its argv (qemu's `-readconfig`, Firecracker's config file). Only
+    /// then does the guest get the container's environment.
+    pub fn hides_guest_cmdline(self) -> bool {
+        matches!(self, Monitor::Qemu | Monitor::Firecracker)
     }
 
     /// The program ukrun runs when the config file names none.

@@ -4,9 +4,13 @@
 //! NAME is the device name in the unikernel's manifest: urunc uses
 //! `service`/`storage` for MirageOS and `tap`/`rootfs` for Rumprun
 //! (pkg/unikontainers/unikernels/*.go, hypervisors/hvt.go and spt.go). The
-//! tender opens the tap by name; Solo5 has no MTU setting (1500).
+//! tender opens the tap by name; Solo5 has no MTU setting (1500). The
+//! unikernel and block image are handed descriptors. Its command line is
+//! the guest's, so it never carries the container's environment (ukrun
+//! withholds it from guests on Solo5).
 
 use super::input::{VmmCommand, VmmInput};
+use crate::jail::fds;
 use crate::net::format_mac;
 
 /// The tender command (the same for hvt and spt).
@@ -17,10 +21,14 @@ pub fn render(input: &VmmInput<'_>) -> VmmCommand {
         format!("--net:{}={}", names.net, input.tap),
         format!("--net-mac:{}={}", names.net, format_mac(&input.net.mac)),
     ];
-    if let Some(block) = input.block {
+    if input.block {
+        let block = fds::proc_path(fds::BLOCK);
         argv.push(format!("--block:{}={}", names.block, block.display()));
     }
-    argv.extend(["--".to_owned(), input.kernel.display().to_string()]);
+    argv.extend([
+        "--".to_owned(),
+        fds::proc_path(fds::KERNEL).display().to_string(),
+    ]);
     if !input.cmdline.is_empty() {
         argv.push(input.cmdline.to_owned());
     }
@@ -39,10 +47,12 @@ mod tests {
     #[test]
     fn mirage_names_with_block() {
         let net = bridge();
-        let cmd = Monitor::Hvt.render(&VmmInput {
-            solo5: GuestKind::Mirage.caps().solo5,
-            ..input(&net, Disk::Block)
-        });
+        let cmd = Monitor::Hvt
+            .render(&VmmInput {
+                solo5: GuestKind::Mirage.caps().solo5,
+                ..input(&net, Disk::Block)
+            })
+            .unwrap();
         assert_eq!(cmd.tap, TapAccess::ByName);
         assert_eq!(
             cmd.argv,
@@ -50,9 +60,9 @@ mod tests {
                 "--mem=256",
                 "--net:service=uk-c1",
                 "--net-mac:service=0a:58:0a:58:00:05",
-                "--block:storage=/r/disk.img",
+                "--block:storage=/proc/self/fd/6",
                 "--",
-                "/r/boot/kernel",
+                "/proc/self/fd/4",
                 "console=ttyS0 ip=x",
             ]
         );
@@ -61,11 +71,13 @@ mod tests {
     #[test]
     fn rumprun_names_without_block_or_arguments() {
         let net = bridge();
-        let cmd = Monitor::Spt.render(&VmmInput {
-            solo5: GuestKind::Rumprun.caps().solo5,
-            cmdline: "",
-            ..input(&net, Disk::None)
-        });
+        let cmd = Monitor::Spt
+            .render(&VmmInput {
+                solo5: GuestKind::Rumprun.caps().solo5,
+                cmdline: "",
+                ..input(&net, Disk::None)
+            })
+            .unwrap();
         assert_eq!(
             cmd.argv,
             [
@@ -73,7 +85,7 @@ mod tests {
                 "--net:tap=uk-c1",
                 "--net-mac:tap=0a:58:0a:58:00:05",
                 "--",
-                "/r/boot/kernel",
+                "/proc/self/fd/4",
             ]
         );
     }

@@ -1,5 +1,5 @@
-//! A monitor input for the renderers' unit tests: kernel, optional initrd
-//! or block image, 256 MiB, two vCPUs, tap `uk-c1`.
+//! A monitor input for the renderers' unit tests: optional initrd or block
+//! image, 256 MiB, two vCPUs, tap `uk-c1`.
 
 use std::path::Path;
 
@@ -14,9 +14,9 @@ use crate::net::plan::GuestNet;
 pub enum Disk {
     /// Neither initrd nor block device.
     None,
-    /// `/r/boot/initrd.img`.
+    /// An initrd.
     Initrd,
-    /// `/r/disk.img`.
+    /// A block image.
     Block,
 }
 
@@ -24,16 +24,15 @@ pub enum Disk {
 pub fn input(net: &GuestNet, disk: Disk) -> VmmInput<'_> {
     VmmInput {
         binary: Path::new("/usr/bin/vmm"),
-        kernel: Path::new("/r/boot/kernel"),
-        initrd: (disk == Disk::Initrd).then(|| Path::new("/r/boot/initrd.img")),
-        block: (disk == Disk::Block).then(|| Path::new("/r/disk.img")),
+        initrd: disk == Disk::Initrd,
+        block: disk == Disk::Block,
         cmdline: "console=ttyS0 ip=x",
+        cmdline_has_env: false,
         memory_mib: 256,
         vcpus: 2,
         tap: "uk-c1",
         net,
         control_socket: Path::new("qmp.sock"),
-        state_dir: Path::new("/run/ukrun/.ukrun/c1"),
         qemu: QemuOptions {
             accel: ResolvedAccel::Tcg,
             machine: Machine::Q35,

@@ -1,19 +1,32 @@
-//! How guests split their command line, as a model: words end at
-//! whitespace outside double quotes, which group (Linux's `next_arg`,
-//! Unikraft's uklibparam, Hermit's and OSv's parsers).
+//! How guests split their command line, as models: Linux's `next_arg`,
+//! Hermit's and OSv's parsers end words at whitespace outside double
+//! quotes, which group; Unikraft's ukargparse also groups in single quotes
+//! and takes a backslash as escaping the next character (ukrun escapes
+//! blanks and single quotes in the environment that way).
 
-/// The words a guest sees in `line`.
-pub fn words(line: &str) -> Vec<String> {
+use ukrun::guest::GuestKind;
+
+/// The words `kind` sees in `line`.
+pub fn words(kind: GuestKind, line: &str) -> Vec<String> {
+    let unikraft = kind == GuestKind::Unikraft;
     let mut words = Vec::new();
     let mut current: Option<String> = None;
-    let mut quoted = false;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
     for c in line.chars() {
-        if c.is_whitespace() && !quoted {
+        if escaped {
+            escaped = false;
+        } else if unikraft && c == '\\' && quote.is_none() {
+            escaped = true;
+        } else if c.is_whitespace() && quote.is_none() {
             words.extend(current.take());
             continue;
-        }
-        if c == '"' {
-            quoted = !quoted;
+        } else if c == '"' || (unikraft && c == '\'') {
+            match quote {
+                None => quote = Some(c),
+                Some(q) if q == c => quote = None,
+                Some(_) => {}
+            }
         }
         current.get_or_insert_with(String::new).push(c);
     }

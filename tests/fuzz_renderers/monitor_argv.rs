@@ -1,17 +1,31 @@
-//! How each monitor reads the argv (and config file) ukrun renders, as a
-//! model of its own parser: qemu's `key=value,…` options (`,,` is a comma)
-//! and its multiboot `-initrd` module list (modules split at commas, a
-//! module's file name ends at a space); Cloud Hypervisor's option parser
-//! (commas split outside `"…"` and `[…]`, quotes dropped, values trimmed);
-//! the Solo5 tenders' `sscanf("--block:%[A-Za-z0-9]=%s")`, whose path ends
-//! at whitespace; Firecracker's JSON config. The result is what the
-//! monitor would see: its options with their keys, and the files it opens.
+//! How each monitor reads the command ukrun renders, as a model of its own
+//! parser: qemu's `key=value,…` options (`,,` is a comma), its multiboot
+//! `-initrd` module list (modules split at commas, a module's file name
+//! ends at a space) and its `-readconfig` file (util/qemu-config.c: a
+//! `[group]` line, then `key = "value"` lines; the value ends at the next
+//! double quote, a line holds at most 1023 bytes of it); Cloud
+//! Hypervisor's option parser (commas split outside `"…"` and `[…]`,
+//! quotes dropped, values trimmed); the Solo5 tenders'
+//! `sscanf("--block:%[A-Za-z0-9]=%s")`, whose path ends at whitespace;
+//! Firecracker's JSON config. The result is what the monitor would see:
+//! its options with their keys, the files it opens, the descriptors it
+//! takes from its parent, and the guest's command line and where it was.
 
 use serde_json::Value;
+use ukrun::jail::fds;
 use ukrun::vmm::input::VmmCommand;
 use ukrun::vmm::Monitor;
 
 use crate::json_shape::Json;
+
+/// Where a monitor found the guest's command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// On its argv, which every local user reads.
+    Argv,
+    /// In the configuration it reads from descriptor [`fds::CONFIG`].
+    Config,
+}
 
 /// What a monitor makes of a command.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -20,25 +34,34 @@ pub struct Seen {
     pub options: Vec<(String, Vec<String>)>,
     /// The shape of the config file, if there is one.
     pub config: Option<Json>,
+    /// qemu's configuration: each line's key, in order.
+    pub config_keys: Vec<String>,
     /// Files the monitor opens: kernel, initrd, block image.
     pub files: [Option<String>; 3],
-    /// The guest command line, where the argv or config file carries it.
-    pub cmdline: Option<String>,
+    /// Descriptors the monitor takes by number (qemu's `-add-fd fd=`).
+    pub fds: Vec<i32>,
+    /// The guest command line, and what carried it.
+    pub cmdline: Option<(String, Carrier)>,
 }
 
 /// What `monitor` sees in `command`; `Err` when it would refuse it.
 pub fn seen(monitor: Monitor, command: &VmmCommand) -> Result<Seen, String> {
     match monitor {
-        Monitor::Qemu => qemu(&command.argv),
+        Monitor::Qemu => qemu(command),
         Monitor::CloudHypervisor => cloud_hypervisor(&command.argv),
         Monitor::Hvt | Monitor::Spt => solo5(&command.argv),
         Monitor::Firecracker => firecracker(command),
     }
 }
 
-fn qemu(argv: &[String]) -> Result<Seen, String> {
+/// The path the monitor reads its configuration from.
+fn config_path() -> String {
+    fds::proc_path(fds::CONFIG).display().to_string()
+}
+
+fn qemu(command: &VmmCommand) -> Result<Seen, String> {
     let mut seen = Seen::default();
-    let mut args = argv.iter();
+    let mut args = command.argv.iter();
     while let Some(flag) = args.next() {
         if ["-nodefaults", "-no-user-config", "-no-reboot"].contains(&flag.as_str()) {
             seen.options.push((flag.clone(), Vec::new()));
@@ -57,15 +80,33 @@ fn qemu(argv: &[String]) -> Result<Seen, String> {
                 vec![modules.len().to_string()]
             }
             "-append" => {
-                seen.cmdline = Some(value.clone());
+                if seen.cmdline.is_some() {
+                    return Err("a second command line".into());
+                }
+                seen.cmdline = Some((value.clone(), Carrier::Argv));
+                Vec::new()
+            }
+            "-readconfig" => {
+                if *value != config_path() {
+                    return Err(format!("-readconfig {value:?}"));
+                }
+                let text = command
+                    .config
+                    .as_deref()
+                    .ok_or("-readconfig without a config")?;
+                qemu_config(text, &mut seen)?;
                 Vec::new()
             }
             _ => {
                 let parts = qemu_split(value);
-                if flag == "-drive" {
-                    seen.files[2] = parts
-                        .iter()
-                        .find_map(|p| p.strip_prefix("file=").map(str::to_owned));
+                for part in &parts {
+                    match (flag.as_str(), part.split_once('=')) {
+                        ("-drive", Some(("file", file))) => seen.files[2] = Some(file.to_owned()),
+                        ("-add-fd", Some(("fd", fd))) => seen
+                            .fds
+                            .push(fd.parse().map_err(|_| format!("-add-fd {value:?}"))?),
+                        _ => {}
+                    }
                 }
                 parts
                     .iter()
@@ -76,6 +117,52 @@ fn qemu(argv: &[String]) -> Result<Seen, String> {
         seen.options.push((flag.clone(), keys));
     }
     Ok(seen)
+}
+
+/// qemu's `-readconfig`: `[machine]`, then one `key = "value"` per line.
+fn qemu_config(text: &str, seen: &mut Seen) -> Result<(), String> {
+    let body = text
+        .strip_suffix('\n')
+        .ok_or("the config does not end with a newline")?;
+    let mut lines = body.split('\n');
+    if lines.next() != Some("[machine]") {
+        return Err(format!(
+            "the config does not start with [machine]: {text:?}"
+        ));
+    }
+    let mut members = Vec::new();
+    for line in lines {
+        let (key, rest) = line
+            .split_once(" = \"")
+            .ok_or(format!("{line:?} is not key = \"value\""))?;
+        let value = rest
+            .strip_suffix('"')
+            .ok_or(format!("{line:?} does not end its value"))?;
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(format!("{line:?} has no key"));
+        }
+        if value.contains('"') || value.chars().any(char::is_control) || value.len() > 1023 {
+            return Err(format!("the value of {key} is not one qemu reads whole"));
+        }
+        if seen.config_keys.iter().any(|k| k == key) {
+            return Err(format!("{key} twice"));
+        }
+        seen.config_keys.push(key.to_owned());
+        members.push((key.to_owned(), Json::Leaf));
+        match key {
+            "kernel" => seen.files[0] = Some(value.to_owned()),
+            "initrd" => seen.files[1] = Some(value.to_owned()),
+            "append" => {
+                if seen.cmdline.is_some() {
+                    return Err("a second command line".into());
+                }
+                seen.cmdline = Some((value.to_owned(), Carrier::Config));
+            }
+            _ => {}
+        }
+    }
+    seen.config = Some(Json::Object(members));
+    Ok(())
 }
 
 /// qemu's `get_opt_value`: split at single commas, `,,` is a comma.
@@ -105,7 +192,7 @@ fn cloud_hypervisor(argv: &[String]) -> Result<Seen, String> {
         match flag.as_str() {
             "--kernel" => seen.files[0] = Some(value.clone()),
             "--initramfs" => seen.files[1] = Some(value.clone()),
-            "--cmdline" => seen.cmdline = Some(value.clone()),
+            "--cmdline" => seen.cmdline = Some((value.clone(), Carrier::Argv)),
             "--memory" | "--cpus" | "--net" | "--disk" => {
                 for (key, option) in ch_options(value)? {
                     if flag == "--disk" && key == "path" {
@@ -167,15 +254,18 @@ fn solo5(argv: &[String]) -> Result<Seen, String> {
     }
     let rest = &argv[end + 1..];
     seen.files[0] = rest.first().cloned();
-    seen.cmdline = rest.get(1).cloned();
+    seen.cmdline = Some((rest.get(1).cloned().unwrap_or_default(), Carrier::Argv));
     seen.options
         .push(("--".to_owned(), vec![rest.len().to_string()]));
     Ok(seen)
 }
 
 fn firecracker(command: &VmmCommand) -> Result<Seen, String> {
-    let file = command.config_file.as_ref().ok_or("no config file")?;
-    let config: Value = serde_json::from_str(&file.contents).map_err(|e| e.to_string())?;
+    if command.argv != ["--no-api", "--config-file", &config_path()] {
+        return Err(format!("firecracker's argv: {:?}", command.argv));
+    }
+    let file = command.config.as_ref().ok_or("no config file")?;
+    let config: Value = serde_json::from_str(file).map_err(|e| e.to_string())?;
     let text = |v: &Value| v.as_str().map(str::to_owned);
     let boot = &config["boot-source"];
     Ok(Seen {
@@ -184,12 +274,13 @@ fn firecracker(command: &VmmCommand) -> Result<Seen, String> {
             .iter()
             .map(|a| (a.clone(), Vec::new()))
             .collect(),
-        config: Some(serde_json::from_str(&file.contents).map_err(|e| e.to_string())?),
+        config: Some(serde_json::from_str(file).map_err(|e| e.to_string())?),
         files: [
             text(&boot["kernel_image_path"]),
             text(&boot["initrd_path"]),
             text(&config["drives"][0]["path_on_host"]),
         ],
-        cmdline: text(&boot["boot_args"]),
+        cmdline: text(&boot["boot_args"]).map(|line| (line, Carrier::Config)),
+        ..Seen::default()
     })
 }

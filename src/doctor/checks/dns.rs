@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::Input;
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DnsPlan, GuestDnsFacts};
+use crate::dns::initrd::initrd_data_bytes;
+use crate::dns::initrd::POD_INITRD;
 use crate::dns::pod_dns::PodDns;
 use crate::doctor::check::{Check, Verdict};
 use crate::doctor::read::dns::{DnsProbe, DnsQuery};
@@ -16,6 +18,8 @@ use crate::guest::GuestKind;
 use crate::net::plan::NetworkMode;
 use crate::spec::knobs;
 use crate::spec::ports::Protocol;
+use crate::spec::rootfs_path::Access;
+use crate::spec::unikernel::open_vmm_file;
 
 /// The DNS port.
 const DNS_PORT: u16 = 53;
@@ -280,6 +284,23 @@ fn replanned(input: &Input<'_>, c: &ContainerFacts) -> Option<DnsPlan> {
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && c.state.unikernel.initrd.is_some(),
+        initrd_data_bytes: c
+            .state
+            .unikernel
+            .initrd
+            .as_deref()
+            .and_then(|path| {
+                let file = open_vmm_file(
+                    &c.state.rootfs,
+                    &path.to_string_lossy(),
+                    "initrd",
+                    Access::Read,
+                    c.state.unikernel.monitor,
+                )
+                .ok()?;
+                initrd_data_bytes(&file).ok()
+            })
+            .unwrap_or(0),
         mode: input.expect.mode?,
         pod_loopback: input
             .expect
@@ -321,17 +342,24 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
     let (expected, missing) = match &plan.delivery {
         Delivery::None(_) => return None,
         Delivery::Files => {
-            let initrd = c.state.unikernel.initrd.as_ref()?.display().to_string();
-            let ok =
-                initrd.starts_with(&c.state_dir.display().to_string()) && argv.contains(&initrd);
+            let ours = c.state_dir.join(POD_INITRD);
+            let ok = c.vmm_initrd.as_deref() == Some(ours.as_path());
             (
-                format!("the VMM loads {initrd} (the initrd with the pod's files)"),
-                (!ok).then_some(initrd),
+                format!(
+                    "the VMM loads {} (the initrd with the pod's files)",
+                    ours.display()
+                ),
+                (!ok).then(|| ours.display().to_string()),
             )
         }
         Delivery::BootArgs | Delivery::Relay { .. } => {
-            // Addresses in the argv, whatever the guest's syntax around them.
-            let joined = argv.join(" ");
+            // Addresses in the argv and the handed configuration, whatever
+            // the guest's syntax around them.
+            let joined = format!(
+                "{} {}",
+                argv.join(" "),
+                c.vmm_config.as_deref().unwrap_or("")
+            );
             let addresses: Vec<&str> = joined
                 .split(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .collect();
@@ -351,12 +379,19 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
             )
         }
     };
-    if argv.is_empty() {
+    let not_live = if argv.is_empty() {
+        Some("the VMM has not been launched")
+    } else if !c.vmm_alive {
+        Some("no live VMM to read its configuration from")
+    } else {
+        None
+    };
+    if let Some(found) = not_live {
         return Some(Check::new(
             name,
             Verdict::Warn,
             expected,
-            "the VMM has not been launched",
+            found,
             "not checked: see runtime.vmm",
         ));
     }
@@ -366,7 +401,7 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
         expected,
         match &missing {
             None => "as planned".to_owned(),
-            Some(m) => format!("{m} missing from the VMM's argv"),
+            Some(m) => format!("{m} missing from the VMM's argv and configuration"),
         },
         "the guest was launched without the pod's DNS: report this ukrun bug with the container's state.json",
     ))

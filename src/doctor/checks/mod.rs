@@ -103,7 +103,7 @@ mod tests {
     /// A tc-mode pod netns as ukrun leaves it, and the plan it recorded.
     fn healthy_tc() -> (Expectation, Snapshot) {
         let pod = PodInterface {
-            name: "eth0".into(),
+            name: crate::net::ifname::IfName::new("eth0").unwrap(),
             index: 2,
             mac: POD_MAC,
             mtu: 1500,

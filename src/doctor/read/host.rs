@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::dns::pod_dns::{read_pod_dns, PodDns};
+use crate::jail::fds;
 use crate::spec::Bundle;
 use crate::state::{ContainerState, ProcessRef};
 
@@ -20,6 +21,11 @@ pub struct ContainerFacts {
     pub vmm_alive: bool,
     /// The live VMM's argv (`/proc/PID/cmdline`).
     pub vmm_cmdline: Option<Vec<String>>,
+    /// The configuration the live VMM was handed (its descriptor
+    /// [`fds::CONFIG`]): the guest's command line, when not on the argv.
+    pub vmm_config: Option<String>,
+    /// What the live VMM's initrd descriptor ([`fds::INITRD`]) is.
+    pub vmm_initrd: Option<PathBuf>,
     /// The pod's DNS files, or why they could not be read.
     pub pod_dns: Result<PodDns, String>,
 }
@@ -33,6 +39,12 @@ pub fn container_facts(state: ContainerState, state_dir: PathBuf) -> ContainerFa
         .filter(|_| vmm_alive)
         .and_then(|p| std::fs::read(format!("/proc/{}/cmdline", p.pid)).ok())
         .map(|raw| split_cmdline(&raw));
+    let vmm_fd = |fd: i32| {
+        let pid = state.vmm.filter(|_| vmm_alive)?.pid;
+        Some(PathBuf::from(format!("/proc/{pid}/fd/{fd}")))
+    };
+    let vmm_config = vmm_fd(fds::CONFIG).and_then(|p| std::fs::read_to_string(p).ok());
+    let vmm_initrd = vmm_fd(fds::INITRD).and_then(|p| std::fs::read_link(p).ok());
     let pod_dns = Bundle::load(&state.bundle)
         .map_err(|e| e.to_string())
         .and_then(|b| read_pod_dns(&b.spec, &b.rootfs).map_err(|e| e.to_string()));
@@ -40,6 +52,8 @@ pub fn container_facts(state: ContainerState, state_dir: PathBuf) -> ContainerFa
         supervisor_alive: alive(state.supervisor),
         vmm_alive,
         vmm_cmdline,
+        vmm_config,
+        vmm_initrd,
         pod_dns,
         state,
         state_dir,

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::links::{Address, Link, Route, Rule};
 use super::tc::IngressFilter;
+use crate::net::ifname::IfName;
 use crate::net::observe::{select_interface, DefaultRoute, LinkSummary, ObserveError};
 use crate::net::plan::LOCAL_TABLE;
 use crate::net::PodInterface;
@@ -90,7 +91,7 @@ impl NetView {
             })
             .ok_or_else(|| ObserveError::NoIpv4(link.name.clone()))?;
         Ok(PodInterface {
-            name: link.name.clone(),
+            name: IfName::new(link.name.as_str())?,
             index: link.index,
             mac: link
                 .mac

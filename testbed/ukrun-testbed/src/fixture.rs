@@ -11,7 +11,7 @@ use crate::bundle::Bundle;
 use crate::guest::{HTTP_PORT, READY_MARKER};
 use crate::runtime::Runtime;
 use crate::topology::{Shape, Topology, POD_IP};
-use crate::{http, images, procs, wait};
+use crate::{http, images, procs, unikraft, wait};
 
 /// Longest wait for a console line (qemu TCG boots in ~3–10 s, longer when
 /// two guests boot at once on two cores).
@@ -40,6 +40,35 @@ impl Fixture {
             bundle,
             topo,
         })
+    }
+
+    /// The topology and runtime of [`Fixture::new`] around a Unikraft
+    /// `image` (a file of [`unikraft::images`]) with `cmdline`; `None` when
+    /// the images are missing outside CI.
+    pub fn unikraft(
+        ukrun: &Path,
+        tag: &str,
+        shape: Shape,
+        image: &str,
+        cmdline: &str,
+    ) -> Result<Option<Self>> {
+        let Some(images) = unikraft::images()? else {
+            return Ok(None);
+        };
+        let topo = Topology::new(tag, shape)?;
+        let work = std::env::temp_dir().join(format!("ukrun-it-{tag}-{}", std::process::id()));
+        let runtime = Runtime::new(ukrun, &work.join("rt"))?;
+        let bundle = Bundle::unikraft(
+            &work.join("bundle"),
+            &images.join(image),
+            cmdline,
+            topo.pod_netns().path(),
+        )?;
+        Ok(Some(Fixture {
+            runtime,
+            bundle,
+            topo,
+        }))
     }
 
     /// `create`, failing with the runtime's last error.
@@ -96,7 +125,13 @@ impl Fixture {
     /// GETs `path` from the guest's HTTP port at the pod IP from the node
     /// netns (retried while it boots), byte for byte.
     pub fn fetch_bytes_from_node(&self, path: &'static str) -> Result<Vec<u8>> {
-        let addr = format!("{POD_IP}:{HTTP_PORT}").parse()?;
+        self.fetch_port_from_node(HTTP_PORT, path)
+    }
+
+    /// GETs `path` from the guest's `port` at the pod IP from the node netns
+    /// (retried while it boots), byte for byte.
+    pub fn fetch_port_from_node(&self, port: u16, path: &'static str) -> Result<Vec<u8>> {
+        let addr = format!("{POD_IP}:{port}").parse()?;
         self.topo.node_netns().within(move || {
             wait::poll(
                 &format!("http://{addr}{path} from the node"),
@@ -105,6 +140,16 @@ impl Fixture {
                 || http::get_bytes(addr, path).map(Some),
             )
         })
+    }
+
+    /// The configuration container `id`'s live VMM was handed (qemu's
+    /// `-readconfig`: kernel, initrd and the guest's command line).
+    pub fn vmm_config(&self, id: &str) -> Result<String> {
+        let vmm = self.runtime.recorded_pid(id, "vmm")?;
+        Ok(std::fs::read_to_string(format!(
+            "/proc/{vmm}/fd/{}",
+            ukrun::jail::fds::CONFIG
+        ))?)
     }
 
     /// ukrun and qemu processes that belong to this fixture.

@@ -47,5 +47,6 @@ pub mod sidecar;
 pub mod standin;
 pub mod stats;
 pub mod topology;
+pub mod unikraft;
 pub mod veth_pods;
 pub mod wait;

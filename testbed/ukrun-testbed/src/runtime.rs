@@ -66,19 +66,16 @@ impl Runtime {
     pub fn create(&self, bundle: &Path, id: &str) -> Result<Output> {
         let console = File::create(self.console_path(id))?;
         let pid_file = self.dir.join(format!("{id}.pid"));
-        self.command(&[
-            "create",
-            "--bundle",
-            &bundle.to_string_lossy(),
-            "--pid-file",
-            &pid_file.to_string_lossy(),
-            id,
-        ])
-        .stdin(Stdio::null())
-        .stdout(console.try_clone()?)
-        .stderr(console)
-        .output()
-        .context("running ukrun create")
+        self.command(&["create", "--bundle"])
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(console.try_clone()?)
+            .stderr(console)
+            .output()
+            .context("running ukrun create")
     }
 
     /// The container's console file.

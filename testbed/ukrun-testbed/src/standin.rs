@@ -65,7 +65,11 @@ impl StandIn {
         let (done, failure) = with_netlink(pod, move |handle| async move {
             let mut done = Vec::new();
             for mut step in rest {
-                if let Err(e) = apply::apply(&handle, &mut step).await {
+                let applied = match apply::observe(&handle, &mut step).await {
+                    Ok(()) => apply::apply(&handle, &step).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = applied {
                     return Ok((done, Some(format!("{}: {e}", step.describe()))));
                 }
                 done.push(step);

@@ -47,6 +47,8 @@ pub enum Shape {
 
 /// A node netns and a pod netns for one test.
 pub struct Topology {
+    /// The tag both names derive from.
+    tag: String,
     /// Name of the node netns (under /run/netns).
     pub node: String,
     /// Name of the pod netns (under /run/netns).
@@ -85,24 +87,34 @@ impl Topology {
     /// Builds the shape under names derived from `tag` (≤ 8 characters).
     pub fn new(tag: &str, shape: Shape) -> Result<Self> {
         let mut topo = Topology {
+            tag: tag.to_owned(),
             node: format!("ukn-{tag}"),
             pod: format!("ukp-{tag}"),
             cni: None,
         };
-        topo.remove();
-        ip(&["netns", "add", &topo.node])?;
-        ip(&["netns", "add", &topo.pod])?;
-        ip(&["-n", &topo.node, "link", "set", "lo", "up"])?;
-        ip(&["-n", &topo.pod, "link", "set", "lo", "up"])?;
+        topo.rebuild(shape)?;
+        Ok(topo)
+    }
+
+    /// Deletes both namespaces (if they exist) and builds `shape` under the
+    /// same names: new namespaces at the same paths, as when a pod sandbox
+    /// is recreated.
+    pub fn rebuild(&mut self, shape: Shape) -> Result<()> {
+        let tag = self.tag.clone();
+        self.remove();
+        ip(&["netns", "add", &self.node])?;
+        ip(&["netns", "add", &self.pod])?;
+        ip(&["-n", &self.node, "link", "set", "lo", "up"])?;
+        ip(&["-n", &self.pod, "link", "set", "lo", "up"])?;
         let plugin = match shape {
-            Shape::Empty => return Ok(topo),
-            Shape::CniBridge { mtu } => Some(cni::bridge(tag, &format!("ukb-{tag}"), mtu)),
-            Shape::CniPtp => Some(cni::ptp(tag)),
+            Shape::Empty => return Ok(()),
+            Shape::CniBridge { mtu } => Some(cni::bridge(&tag, &format!("ukb-{tag}"), mtu)),
+            Shape::CniPtp => Some(cni::ptp(&tag)),
             _ => None,
         };
         if let Some(plugin) = plugin {
-            let (node, pod) = (topo.node_netns(), topo.pod_netns());
-            topo.cni = Some(cni::Attachment::add(&node, &pod, tag, plugin)?);
+            let (node, pod) = (self.node_netns(), self.pod_netns());
+            self.cni = Some(cni::Attachment::add(&node, &pod, &tag, plugin)?);
             // The plugin returns before the veth has carrier; what the
             // tests compare against must be the settled state.
             wait::poll(
@@ -116,12 +128,12 @@ impl Topology {
                         .then_some(()))
                 },
             )?;
-            return Ok(topo);
+            return Ok(());
         }
         let veth = format!("v-{tag}");
         ip(&[
-            "-n", &topo.node, "link", "add", &veth, "type", "veth", "peer", "name", "eth0",
-            "netns", &topo.pod,
+            "-n", &self.node, "link", "add", &veth, "type", "veth", "peer", "name", "eth0",
+            "netns", &self.pod,
         ])?;
         let mtu = match shape {
             Shape::Bridge { mtu } => mtu,
@@ -129,7 +141,7 @@ impl Topology {
         };
         // txqueuelen 0, as the CNI plugins make their veths (tc mode must
         // give it back after its ingress qdisc raised it).
-        for (ns, dev) in [(&topo.node, veth.as_str()), (&topo.pod, "eth0")] {
+        for (ns, dev) in [(&self.node, veth.as_str()), (&self.pod, "eth0")] {
             let mtu = mtu.to_string();
             ip(&[
                 "-n",
@@ -148,7 +160,7 @@ impl Topology {
             Shape::Bridge { .. } => {
                 ip(&[
                     "-n",
-                    &topo.node,
+                    &self.node,
                     "addr",
                     "add",
                     &format!("{NODE_IP}/24"),
@@ -157,14 +169,14 @@ impl Topology {
                 ])?;
                 ip(&[
                     "-n",
-                    &topo.pod,
+                    &self.pod,
                     "addr",
                     "add",
                     &format!("{POD_IP}/24"),
                     "dev",
                     "eth0",
                 ])?;
-                ip(&["-n", &topo.pod, "route", "add", "default", "via", NODE_IP])?;
+                ip(&["-n", &self.pod, "route", "add", "default", "via", NODE_IP])?;
             }
             Shape::Calico => {
                 // Proxy ARP answers for 169.254.1.1 only on a forwarding node
@@ -173,7 +185,7 @@ impl Topology {
                 let stub = format!("s-{tag}");
                 ip(&[
                     "-n",
-                    &topo.node,
+                    &self.node,
                     "link",
                     "add",
                     &stub,
@@ -183,11 +195,11 @@ impl Topology {
                     "name",
                     &format!("t-{tag}"),
                 ])?;
-                ip(&["-n", &topo.node, "link", "set", &stub, "up"])?;
-                ip(&["-n", &topo.node, "route", "add", "default", "dev", &stub])?;
+                ip(&["-n", &self.node, "link", "set", &stub, "up"])?;
+                ip(&["-n", &self.node, "route", "add", "default", "dev", &stub])?;
                 ip(&[
                     "-n",
-                    &topo.node,
+                    &self.node,
                     "addr",
                     "add",
                     &format!("{NODE_IP}/32"),
@@ -196,18 +208,18 @@ impl Topology {
                 ])?;
                 ip(&[
                     "-n",
-                    &topo.node,
+                    &self.node,
                     "route",
                     "add",
                     &format!("{POD_IP}/32"),
                     "dev",
                     &veth,
                 ])?;
-                sysctl(&topo.node, "net.ipv4.ip_forward", "1")?;
-                sysctl(&topo.node, &format!("net.ipv4.conf.{veth}.proxy_arp"), "1")?;
+                sysctl(&self.node, "net.ipv4.ip_forward", "1")?;
+                sysctl(&self.node, &format!("net.ipv4.conf.{veth}.proxy_arp"), "1")?;
                 ip(&[
                     "-n",
-                    &topo.pod,
+                    &self.pod,
                     "addr",
                     "add",
                     &format!("{POD_IP}/32"),
@@ -216,7 +228,7 @@ impl Topology {
                 ])?;
                 ip(&[
                     "-n",
-                    &topo.pod,
+                    &self.pod,
                     "route",
                     "add",
                     "169.254.1.1",
@@ -227,7 +239,7 @@ impl Topology {
                 ])?;
                 ip(&[
                     "-n",
-                    &topo.pod,
+                    &self.pod,
                     "route",
                     "add",
                     "default",
@@ -240,7 +252,7 @@ impl Topology {
             }
             Shape::NoAddress | Shape::Empty | Shape::CniBridge { .. } | Shape::CniPtp => {}
         }
-        Ok(topo)
+        Ok(())
     }
 
     /// The node netns.

@@ -1,0 +1,72 @@
+//! The real Unikraft 0.16.3 unikernels the tests boot (helloworld,
+//! httpreply, nettest), found at `../shared/unikernels/unikraft-0.16.3`
+//! beside the repository or where `UKRUN_UNIKRAFT_DIR` points, and OCI
+//! bundles that package them the way urunc's images do.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use crate::bundle::Bundle;
+use crate::repo;
+
+/// Environment variable naming the images' folder.
+pub const DIR_ENV: &str = "UKRUN_UNIKRAFT_DIR";
+/// The nettest probe's HTTP port.
+pub const NETTEST_PORT: u16 = 8080;
+
+/// The folder of the images, or `None` (with one line saying where to get
+/// them) when they are missing outside CI. In CI (`CI` set) a missing
+/// folder fails the run.
+pub fn images() -> Result<Option<PathBuf>> {
+    let dir = std::env::var_os(DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo::root().join("../shared/unikernels/unikraft-0.16.3"));
+    if dir.join("images").is_dir() {
+        return Ok(Some(dir.join("images")));
+    }
+    let how = format!(
+        "the Unikraft test images are not at {} (set {DIR_ENV} to their folder; they are built offline from the source tarball and BUILD.md beside them)",
+        dir.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        bail!("{how}");
+    }
+    eprintln!("not run: {how}");
+    Ok(None)
+}
+
+impl Bundle {
+    /// A bundle of Unikraft image `image` (e.g. `nettest_qemu-x86_64` from
+    /// [`images`]) on qemu, as `/unikernel/<name>` in its rootfs, with
+    /// `cmdline` as the image's command line, joined to `netns_path`.
+    pub fn unikraft(dir: &Path, image: &Path, cmdline: &str, netns_path: &Path) -> Result<Self> {
+        let name = image
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("kernel");
+        let target = dir.join("rootfs/unikernel").join(name);
+        std::fs::create_dir_all(dir.join("rootfs/unikernel"))?;
+        std::fs::copy(image, &target)?;
+        let bundle = Bundle {
+            dir: dir.to_path_buf(),
+        };
+        bundle.write_config(&json!({
+            "ociVersion": "1.0.2",
+            "process": {"user": {"uid": 0, "gid": 0}, "args": [format!("/unikernel/{name}")], "cwd": "/", "terminal": false,
+                        "env": ["PATH=/usr/bin:/bin"]},
+            "root": {"path": "rootfs"},
+            "hostname": "unikraft-pod",
+            "annotations": {
+                "com.urunc.unikernel.unikernelType": "unikraft",
+                "com.urunc.unikernel.hypervisor": "qemu",
+                "com.urunc.unikernel.unikernelVersion": "0.16.3",
+                "com.urunc.unikernel.binary": format!("/unikernel/{name}"),
+                "com.urunc.unikernel.cmdline": cmdline
+            },
+            "linux": {"namespaces": [{"type": "network", "path": netns_path}, {"type": "uts"}, {"type": "ipc"}]}
+        }))?;
+        Ok(bundle)
+    }
+}
