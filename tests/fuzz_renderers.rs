@@ -30,7 +30,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use fuzz_support::{config, hostile_bytes, hostile_text, hostile_value, spliced};
-use guest_words::{shape, words};
+use guest_words::{shapes, words};
 use json_shape::Json;
 use monitor_argv::{seen, Carrier};
 use proptest::prelude::*;
@@ -361,14 +361,8 @@ fn guest_shape(
         "the image's words come last, whole: {:?}",
         all
     );
-    let ours: Vec<String> = all[..all.len() - image.len()]
-        .iter()
-        .map(|w| shape(w))
-        .collect();
-    let twins: Vec<String> = twin_all[..twin_all.len() - twin_image.len()]
-        .iter()
-        .map(|w| shape(w))
-        .collect();
+    let ours = shapes(kind, &all[..all.len() - image.len()]);
+    let twins = shapes(kind, &twin_all[..twin_all.len() - twin_image.len()]);
     prop_assert_eq!(ours, twins, "{}", line);
     Ok(())
 }

@@ -34,6 +34,30 @@ pub fn words(kind: GuestKind, line: &str) -> Vec<String> {
     words
 }
 
+/// The shapes of `words` in order; the elements of a Unikraft array
+/// parameter (`env.vars=[ … ]`, `vfs.fstab=[ … ]`) are values, not
+/// parameters, so each is shaped as an element whatever it holds (an
+/// environment entry named `ip` is not Linux's `ip=`).
+pub fn shapes(kind: GuestKind, words: &[String]) -> Vec<String> {
+    let arrays = kind == GuestKind::Unikraft;
+    let mut in_array = false;
+    words
+        .iter()
+        .map(|w| {
+            if in_array {
+                in_array = w != "]";
+                return if in_array {
+                    "[element]".to_owned()
+                } else {
+                    "]".to_owned()
+                };
+            }
+            in_array = arrays && w.ends_with("=[");
+            shape(w)
+        })
+        .collect()
+}
+
 /// What identifies a word regardless of the values in it: the text before
 /// its first `=` (quotes dropped), and for the words whose fields ukrun
 /// separates with `:` or `,` (network and resolvers), how many fields.
