@@ -1,7 +1,8 @@
 //! ukrun answers the shim's requests about a guest container as runc
 //! answers them about a process container, with the Linux guest under qemu
 //! TCG on a CNI-shaped pod netns: `kill --all` of a stopped container
-//! succeeds, a plain `kill` of it fails "container not running", and the
+//! succeeds, a plain `kill` of it fails "container not running", its
+//! state has pid 0 and `ps --format json` prints `null`, and the
 //! container's cgroups stay until `delete`.
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,16 @@ fn kill_all_of_a_stopped_container_succeeds_and_a_single_kill_fails_as_runc() ->
     let out = fx.runtime.run(&["kill", "k1", "KILL"])?;
     ensure!(out.status.success(), "{}", fx.runtime.last_error());
     wait_stopped(&fx, "k1")?;
+    ensure!(
+        fx.runtime.state("k1")?["pid"] == 0,
+        "runc's pid once stopped"
+    );
+    let ps = fx.runtime.run(&["ps", "--format", "json", "k1"])?;
+    ensure!(
+        ps.status.success() && String::from_utf8_lossy(&ps.stdout).trim() == "null",
+        "runc prints null for no processes: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
     for signal in ["9", "15"] {
         let out = fx.runtime.run(&["kill", "--all", "k1", signal])?;
         ensure!(
