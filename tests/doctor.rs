@@ -5,8 +5,8 @@
 //! validated against docs/doctor.schema.json.
 
 use std::io::Write;
-use std::path::Path;
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -391,6 +391,83 @@ fn doctor_that_cannot_run_exits_2_with_one_line() -> Result<()> {
         "stopped container, --json",
         "is stopped",
     )
+}
+
+/// Removes a symlink, and the directories made for it (deepest first,
+/// only while empty), when dropped.
+struct ShimRoot {
+    link: PathBuf,
+    made: Vec<PathBuf>,
+}
+
+impl ShimRoot {
+    /// Links `/run/containerd/runc/NAMESPACE` to `target`, as a shim's
+    /// `--root` for a containerd namespace.
+    fn link(namespace: &str, target: &Path) -> Result<Self> {
+        let base = Path::new("/run/containerd/runc");
+        let made = [Path::new("/run/containerd"), base]
+            .into_iter()
+            .filter(|d| !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        let root = ShimRoot {
+            link: base.join(namespace),
+            made,
+        };
+        std::fs::create_dir_all(base)?;
+        std::os::unix::fs::symlink(target, &root.link)?;
+        Ok(root)
+    }
+}
+
+impl Drop for ShimRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.link);
+        for dir in self.made.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+#[test]
+fn doctor_without_root_finds_the_container_where_the_shim_keeps_it() -> Result<()> {
+    let (fx, _dns) = fixture("dsr", "tc")?;
+    let namespace = format!("ukrun-it-doctor-{}", std::process::id());
+    let shim = ShimRoot::link(&namespace, &fx.runtime.dir.join("root"))?;
+    let ukrun = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ukrun"))
+            .env("UKRUN_CONFIG", fx.runtime.dir.join("ukrun.toml"))
+            .args(args)
+            .output()
+    };
+    let missing = ukrun(&["doctor", ID])?;
+    cannot_run(
+        &missing,
+        "no container anywhere",
+        "container g1 does not exist",
+    )?;
+    let said = String::from_utf8_lossy(&missing.stderr);
+    ensure!(
+        said.contains(&shim.link.display().to_string()) && said.contains("/run/ukrun"),
+        "the error lists where doctor looked: {said}"
+    );
+    fx.create(ID)?;
+    let out = ukrun(&["doctor", "--json", ID])?;
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("no report: {}", String::from_utf8_lossy(&out.stderr)))?;
+    ensure!(
+        doc["container"] == ID && doc["root"] == shim.link.display().to_string(),
+        "doctor names the shim's root it read: {doc:#}"
+    );
+    let table = ukrun(&["doctor", ID])?;
+    let text = String::from_utf8_lossy(&table.stdout);
+    ensure!(
+        text.lines().last().is_some_and(
+            |l| l.starts_with(&format!("container {ID} (root {})", shim.link.display()))
+        ),
+        "the table's last line names the root: {text}"
+    );
+    Ok(())
 }
 
 /// A validator for the JSON Schema keywords docs/doctor.schema.json uses

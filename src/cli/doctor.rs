@@ -1,10 +1,11 @@
 //! `doctor`: outside-in diagnostics of a unikernel container or a pod
-//! netns, read-only. Exit code 0 when no check failed, 1 when one did, 2
+//! netns, read-only. Without `--root` it finds the container in the roots
+//! containerd's shims use ([`doctor_root`]). Exit code 0 when no check failed, 1 when one did, 2
 //! when doctor itself could not run (one line on stderr).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::{Global, Outcome};
+use super::{doctor_root, Global, Outcome, DEFAULT_ROOT};
 use crate::doctor::{self, render, Target};
 
 /// Exit code when doctor could not run.
@@ -26,11 +27,20 @@ pub(crate) struct DoctorArgs {
 
 /// Diagnoses a container or pod netns and prints the report.
 pub(crate) fn doctor(g: &Global, args: &DoctorArgs) -> Result<Outcome, String> {
-    let target = match &args.netns {
-        Some(path) => Target::Netns(path.clone()),
-        None => Target::Container(args.id.clone().unwrap_or_default()),
+    let (target, store) = match &args.netns {
+        Some(path) => (Target::Netns(path.clone()), g.store.clone()),
+        None => {
+            let id = args.id.clone().unwrap_or_default();
+            match doctor_root::locate(g.explicit_root.as_deref(), Path::new(DEFAULT_ROOT), &id) {
+                Ok(store) => (Target::Container(id), store),
+                Err(e) => {
+                    eprintln!("ukrun doctor: {e}");
+                    return Ok(Outcome::Exit(CANNOT_RUN));
+                }
+            }
+        }
     };
-    match doctor::diagnose(&g.store, g.config.network.pod_loopback, &target) {
+    match doctor::diagnose(&store, g.config.network.pod_loopback, &target) {
         Ok(report) => {
             if args.json {
                 println!("{:#}", render::json(&report));

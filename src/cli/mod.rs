@@ -5,6 +5,7 @@
 mod create;
 mod delete;
 mod doctor;
+mod doctor_root;
 mod exec;
 mod features;
 mod kill;
@@ -34,9 +35,10 @@ const DEFAULT_ROOT: &str = "/run/ukrun";
     about = "OCI runtime for unikernels and microVM guests in Kubernetes pods; ordinary containers are handed to runc"
 )]
 struct Cli {
-    /// State directory (shared with runc, which keeps its own containers there).
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
-    root: PathBuf,
+    /// State directory (shared with runc, which keeps its own containers
+    /// there); `/run/ukrun` when not given.
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Log file (errors are also what containerd shows to the user).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -161,9 +163,21 @@ pub(crate) enum Outcome {
     Delegate,
 }
 
+impl Cli {
+    /// The state root: `--root`, or ukrun's default.
+    fn root(&self) -> PathBuf {
+        self.root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
+    }
+}
+
 /// Everything a command needs besides its own flags.
 pub(crate) struct Global {
     pub store: Store,
+    /// The `--root` given, if any (`doctor` looks in the shims' roots
+    /// without one).
+    pub explicit_root: Option<PathBuf>,
     pub config: Config,
     pub logger: Logger,
     pub systemd_cgroup: bool,
@@ -192,7 +206,8 @@ pub fn run() -> ExitCode {
         Err(e) => return fail(&logger, &e.to_string()),
     };
     let global = Global {
-        store: Store::new(&cli.root),
+        store: Store::new(&cli.root()),
+        explicit_root: cli.root.clone(),
         global_args: global_args(&cli),
         config,
         logger,
@@ -251,7 +266,7 @@ fn delegate_raw(raw: &[OsString], config: Option<Config>) -> ExitCode {
 
 /// The global flags, rebuilt for the supervisor's command line.
 fn global_args(cli: &Cli) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["--root".into(), cli.root.clone().into()];
+    let mut args: Vec<OsString> = vec!["--root".into(), cli.root().into()];
     if let Some(log) = &cli.log {
         args.extend(["--log".into(), log.clone().into()]);
     }
@@ -291,7 +306,7 @@ mod tests {
             "c1",
         ])
         .unwrap();
-        assert_eq!(cli.root, PathBuf::from("/run/r"));
+        assert_eq!(cli.root(), PathBuf::from("/run/r"));
         assert_eq!(cli.log_format, LogFormat::Json);
         match cli.command {
             Command::Create(a) => {
@@ -318,6 +333,17 @@ mod tests {
     }
 
     #[test]
+    fn root_defaults_to_ukruns_and_remembers_whether_it_was_given() {
+        let cli = Cli::try_parse_from(["ukrun", "doctor", "g1"]).unwrap();
+        assert_eq!(
+            (cli.root.clone(), cli.root()),
+            (None, PathBuf::from(DEFAULT_ROOT))
+        );
+        let cli = Cli::try_parse_from(["ukrun", "--root", "/r", "doctor", "g1"]).unwrap();
+        assert_eq!(cli.root, Some(PathBuf::from("/r")));
+    }
+
+    #[test]
     fn global_args_round_trip_for_the_supervisor() {
         let cli = Cli::try_parse_from([
             "ukrun",
@@ -335,6 +361,6 @@ mod tests {
         argv.extend(["state".into(), "c".into()]);
         let again = Cli::try_parse_from(argv).unwrap();
         assert!(again.debug && again.systemd_cgroup);
-        assert_eq!(again.root, PathBuf::from("/r"));
+        assert_eq!(again.root(), PathBuf::from("/r"));
     }
 }

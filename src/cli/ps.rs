@@ -16,7 +16,7 @@ pub(crate) fn ps(g: &Global, id: &str, format: &str) -> Result<Outcome, String> 
         .map(|p| p.pid)
         .collect();
     match format {
-        "json" => println!("{}", serde_json::to_string(&pids).expect("pids serialize")),
+        "json" => println!("{}", json(&pids)),
         "table" => {
             println!("PID     CMD");
             for pid in pids {
@@ -31,4 +31,25 @@ pub(crate) fn ps(g: &Global, id: &str, format: &str) -> Result<Outcome, String> 
         }
     }
     Ok(Outcome::Exit(0))
+}
+
+/// The `--format json` list as runc prints it: `null` when no process is
+/// left (a stopped container), `[PID,…]` otherwise.
+fn json(pids: &[i32]) -> String {
+    if pids.is_empty() {
+        "null".to_owned()
+    } else {
+        serde_json::to_string(pids).expect("pids serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_runcs_null_when_empty() {
+        assert_eq!(json(&[]), "null");
+        assert_eq!(json(&[12, 34]), "[12,34]");
+    }
 }

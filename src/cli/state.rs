@@ -1,5 +1,7 @@
 //! `state`: runc's JSON state document.
 
+use std::collections::BTreeMap;
+
 use super::{Global, Outcome};
 use crate::state::{ContainerState, Status};
 
@@ -20,13 +22,14 @@ pub(crate) fn state(g: &Global, id: &str) -> Result<Outcome, String> {
     Ok(Outcome::Exit(0))
 }
 
-/// The document in runc's shape (pid 0 once stopped).
+/// The document in runc's shape (pid 0 once stopped, no `annotations`
+/// when there are none).
 pub(crate) fn document(state: &ContainerState, status: Status) -> serde_json::Value {
     let pid = match status {
         Status::Stopped => 0,
         _ => state.supervisor.map(|p| p.pid).unwrap_or(0),
     };
-    serde_json::json!({
+    let doc = serde_json::json!({
         "ociVersion": OCI_VERSION,
         "id": state.id,
         "pid": pid,
@@ -35,6 +38,35 @@ pub(crate) fn document(state: &ContainerState, status: Status) -> serde_json::Va
         "rootfs": state.rootfs,
         "created": state.created,
         "owner": "",
-        "annotations": state.annotations,
-    })
+    });
+    with_annotations(doc, &state.annotations)
+}
+
+/// Adds `annotations` to a state document unless there are none (runc
+/// omits the empty field).
+fn with_annotations(
+    mut doc: serde_json::Value,
+    annotations: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    if !annotations.is_empty() {
+        doc["annotations"] = serde_json::json!(annotations);
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_annotations_are_left_out_as_runc_does() {
+        let doc = serde_json::json!({"id": "c"});
+        let none = with_annotations(doc.clone(), &BTreeMap::new());
+        assert_eq!(none, doc, "no annotations field");
+        let some = BTreeMap::from([("a".to_owned(), "b".to_owned())]);
+        assert_eq!(
+            with_annotations(doc, &some)["annotations"],
+            serde_json::json!({"a": "b"})
+        );
+    }
 }

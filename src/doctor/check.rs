@@ -91,6 +91,8 @@ impl Check {
 pub struct Report {
     /// The container, when one was named.
     pub container: Option<String>,
+    /// The state root the container was read from (`None` with a netns).
+    pub root: Option<String>,
     /// The pod network namespace looked into.
     pub netns: String,
     /// The network mode, when known.
@@ -121,6 +123,7 @@ mod tests {
         assert_eq!(ok.hint, "");
         let mut report = Report {
             container: None,
+            root: None,
             netns: "/n".into(),
             mode: None,
             checks: vec![ok, Check::new("b", Verdict::Warn, "x", "y", "note")],

@@ -90,6 +90,9 @@ pub fn diagnose(
     };
     Ok(Report {
         container: container.as_ref().map(|c| c.state.id.clone()),
+        root: container
+            .as_ref()
+            .map(|_| store.root().display().to_string()),
         netns: netns.display().to_string(),
         mode: expectation.mode,
         checks: checks::all(&input),

@@ -15,6 +15,7 @@ pub fn json(report: &Report) -> Value {
     json!({
         "schema": SCHEMA,
         "container": report.container,
+        "root": report.root,
         "netns": report.netns,
         "mode": report.mode,
         "summary": {
@@ -58,10 +59,11 @@ pub fn table(report: &Report) -> String {
         text.push_str(&line(row));
         text.push('\n');
     }
-    let target = report.container.as_ref().map_or_else(
-        || format!("netns {}", report.netns),
-        |id| format!("container {id}"),
-    );
+    let target = match (&report.container, &report.root) {
+        (Some(id), Some(root)) => format!("container {id} (root {root})"),
+        (Some(id), None) => format!("container {id}"),
+        (None, _) => format!("netns {}", report.netns),
+    };
     text.push_str(&format!(
         "{target}: {} PASS, {} WARN, {} FAIL\n",
         report.count(Verdict::Pass),
@@ -80,6 +82,7 @@ mod tests {
     fn table_aligns_columns_and_json_counts() {
         let report = Report {
             container: Some("g1".into()),
+            root: Some("/run/containerd/runc/k8s.io".into()),
             netns: "/run/netns/p".into(),
             mode: None,
             checks: vec![
@@ -92,8 +95,12 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[1].find("tap.up"), lines[2].find("routed.route"));
         assert!(lines[2].starts_with("FAIL") && lines[2].ends_with("ip route add …"));
-        assert_eq!(lines[3], "container g1: 1 PASS, 0 WARN, 1 FAIL");
+        assert_eq!(
+            lines[3],
+            "container g1 (root /run/containerd/runc/k8s.io): 1 PASS, 0 WARN, 1 FAIL"
+        );
         let doc = json(&report);
+        assert_eq!(doc["root"], "/run/containerd/runc/k8s.io");
         assert_eq!(doc["summary"]["fail"], 1);
         assert_eq!(doc["exit_code"], 1);
         assert_eq!(doc["checks"][1]["verdict"], "FAIL");

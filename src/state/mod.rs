@@ -196,6 +196,11 @@ impl Store {
         }
     }
 
+    /// The state root this store was made for (`--root`).
+    pub fn root(&self) -> &Path {
+        self.base.parent().unwrap_or(&self.base)
+    }
+
     /// The directory of container `id` (control socket, QMP socket, state).
     pub fn dir(&self, id: &str) -> Result<PathBuf, StateError> {
         validate_id(id)?;

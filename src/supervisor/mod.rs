@@ -231,7 +231,9 @@ impl Supervisor {
         })
     }
 
-    /// Closes the forwarders, undoes the network and removes the control socket.
+    /// Closes the forwarders, undoes the network and removes the control
+    /// socket. The cgroups stay until `delete`, as runc's do: containerd
+    /// reads a stopped container's statistics from them until then.
     async fn finish(&mut self, ctx: &Context) {
         self.forwarders
             .iter()

@@ -1,7 +1,9 @@
 //! Undoes what a container set up, from its recorded state: network steps
-//! (in the pod netns, in reverse) and cgroup directories. Used by the
-//! supervisor on exit and when its setup fails, by a successor's take-over,
-//! by a failed `create` and by `delete` after a crash; every part is
+//! (in the pod netns, in reverse) and cgroup directories. The network is
+//! undone by the supervisor on exit and when its setup fails, by a
+//! successor's take-over, by a failed `create` and by `delete` after a
+//! crash; the cgroup directories only by `delete` and a failed `create`
+//! (runc keeps a stopped container's cgroups until `delete`); every part is
 //! idempotent. Every undo in a pod netns holds the namespace's lock
 //! ([`NetnsLock`]) and first checks that the namespace it reached is the
 //! one it recorded: a namespace made later at the same path is another

@@ -1,6 +1,7 @@
 //! One guest container on a CNI-shaped pod netns, driven through the ukrun
 //! binary: the fixture the netns tests share. Dropping it removes the
-//! container, its state, the bundle and both network namespaces.
+//! container, its state, the bundle, its working directory and both
+//! network namespaces.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::bundle::Bundle;
 use crate::guest::{HTTP_PORT, READY_MARKER};
 use crate::runtime::Runtime;
 use crate::topology::{Shape, Topology, POD_IP};
+use crate::work_dir::WorkDir;
 use crate::{http, images, procs, unikraft, wait};
 
 /// Longest wait for a console line (qemu TCG boots in ~3–10 s, longer when
@@ -25,6 +27,8 @@ pub struct Fixture {
     pub bundle: Bundle,
     /// The node and pod network namespaces.
     pub topo: Topology,
+    /// The working directory of `runtime` and `bundle` (dropped after them).
+    _work: WorkDir,
 }
 
 impl Fixture {
@@ -32,13 +36,15 @@ impl Fixture {
     pub fn new(ukrun: &Path, tag: &str, shape: Shape) -> Result<Self> {
         let guest = images::build()?.join("guest");
         let topo = Topology::new(tag, shape)?;
-        let work = std::env::temp_dir().join(format!("ukrun-it-{tag}-{}", std::process::id()));
-        let runtime = Runtime::new(ukrun, &work.join("rt"))?;
-        let bundle = Bundle::linux_guest(&work.join("bundle"), &guest, topo.pod_netns().path())?;
+        let work = WorkDir::new(tag);
+        let runtime = Runtime::new(ukrun, &work.path().join("rt"))?;
+        let bundle =
+            Bundle::linux_guest(&work.path().join("bundle"), &guest, topo.pod_netns().path())?;
         Ok(Fixture {
             runtime,
             bundle,
             topo,
+            _work: work,
         })
     }
 
@@ -56,10 +62,10 @@ impl Fixture {
             return Ok(None);
         };
         let topo = Topology::new(tag, shape)?;
-        let work = std::env::temp_dir().join(format!("ukrun-it-{tag}-{}", std::process::id()));
-        let runtime = Runtime::new(ukrun, &work.join("rt"))?;
+        let work = WorkDir::new(tag);
+        let runtime = Runtime::new(ukrun, &work.path().join("rt"))?;
         let bundle = Bundle::unikraft(
-            &work.join("bundle"),
+            &work.path().join("bundle"),
             &images.join(image),
             cmdline,
             topo.pod_netns().path(),
@@ -68,6 +74,7 @@ impl Fixture {
             runtime,
             bundle,
             topo,
+            _work: work,
         }))
     }
 

@@ -50,3 +50,4 @@ pub mod topology;
 pub mod unikraft;
 pub mod veth_pods;
 pub mod wait;
+pub mod work_dir;
