@@ -2,10 +2,10 @@
 # Installs the Debian 12 packages the test bed and the ukrun runtime need
 # (qemu, busybox, containerd + runc + CNI plugins, protoc for the CRI client
 # crate, network tools). Idempotent: `apt-get update` runs only when a
-# package is missing. Never removes a package: apt's plan is simulated
-# first, and when it would remove any (say a newer qemu-utils installed
-# from elsewhere), they are listed and nothing is installed unless
-# UKRUN_ALLOW_REMOVALS=1 is set. Run as root.
+# package is missing. apt's plan is simulated first: when it would remove
+# a package (say a newer qemu-utils installed from backports, which
+# Debian 12's qemu-system-x86 conflicts with), a warning names each one
+# before the install goes ahead. Run as root.
 set -euo pipefail
 
 # The packages an `apt-get -s` plan (on stdin) would remove, one a line.
@@ -41,13 +41,7 @@ apt-get update
 plan=$(apt-get -s install --no-install-recommends "${missing[@]}")
 mapfile -t removed < <(removals <<<"$plan")
 if ((${#removed[@]} > 0)); then
-	echo "install-deps: warning: installing ${missing[*]} would remove ${removed[*]}:" >&2
+	echo "install-deps: warning: installing ${missing[*]} removes ${removed[*]}:" >&2
 	grep '^Remv ' <<<"$plan" | sed 's/^/  /' >&2
-	if [[ ${UKRUN_ALLOW_REMOVALS:-} != 1 ]]; then
-		echo "install-deps: nothing installed; install the packages by hand, or set UKRUN_ALLOW_REMOVALS=1 to let apt remove them" >&2
-		exit 1
-	fi
-	apt-get install -y --no-install-recommends "${missing[@]}"
-else
-	apt-get install -y --no-install-recommends --no-remove "${missing[@]}"
 fi
+apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,6 +1,5 @@
 //! `testbed/install-deps.sh` reads the packages apt would remove out of a
-//! simulated plan (it lists them and installs nothing rather than let apt
-//! remove them).
+//! simulated plan (it names them in a warning before it installs).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
