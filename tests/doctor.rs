@@ -554,7 +554,7 @@ mod schema {
         let schema: Value =
             serde_json::from_str(include_str!("../docs/doctor.schema.json")).unwrap();
         let good = serde_json::json!({
-            "schema": "ukrun-doctor/v1", "container": null, "netns": "/n", "mode": "tc",
+            "schema": "ukrun-doctor/v1", "container": null, "root": null, "netns": "/n", "mode": "tc",
             "summary": {"pass": 1, "warn": 0, "fail": 0}, "exit_code": 0,
             "checks": [{"name": "a", "verdict": "PASS", "expected": "", "found": "", "hint": ""}]
         });
