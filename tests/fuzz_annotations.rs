@@ -124,7 +124,8 @@ fn rootfs() -> TempDir {
     let dir = TempDir::new("annotations");
     std::fs::create_dir_all(dir.0.join("boot")).unwrap();
     for file in ["boot/kernel", "initrd", "disk.img"] {
-        std::fs::write(dir.0.join(file), b"x").unwrap();
+        // Unikernels must be ELF files; the other files take any bytes.
+        std::fs::write(dir.0.join(file), b"\x7fELF").unwrap();
     }
     let disk = std::fs::Permissions::from_mode(0o666);
     std::fs::set_permissions(dir.0.join("disk.img"), disk).unwrap();

@@ -206,7 +206,8 @@ fn accept(case: &Case, root: &Path) -> Option<Accepted> {
             continue;
         };
         let name = OsStr::from_bytes(name);
-        std::fs::write(root.join(name), b"x").ok()?;
+        // Unikernels must be ELF files; the other files take any bytes.
+        std::fs::write(root.join(name), b"\x7fELF").ok()?;
         // Open to the confined VMM, as an image must ship them.
         let open_to_all = std::fs::Permissions::from_mode(0o666);
         std::fs::set_permissions(root.join(name), open_to_all).ok()?;

@@ -214,7 +214,7 @@ fn open_in_root(rootfs: &Path, path: &str, access: Access) -> Result<OwnedFd, Er
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::test_rootfs::TempRootfs;
+    use crate::spec::test_rootfs::{TempRootfs, KERNEL};
     use std::io::Read;
     use std::os::unix::fs::symlink;
 
@@ -222,10 +222,10 @@ mod tests {
         TempRootfs::new(&format!("rp-{tag}"))
     }
 
-    fn contents(mut file: File) -> String {
-        let mut s = String::new();
-        file.read_to_string(&mut s).unwrap();
-        s
+    fn contents(mut file: File) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
     }
 
     fn open(r: &TempRootfs, path: &str) -> Result<File, RootfsPathError> {
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn plain_file_opens() {
         let r = rootfs("plain");
-        assert_eq!(contents(open(&r, "/boot/vmlinux").unwrap()), "k");
+        assert_eq!(contents(open(&r, "/boot/vmlinux").unwrap()), KERNEL);
     }
 
     #[test]
@@ -259,7 +259,7 @@ mod tests {
         let e = open(&r, "/boot/evil").unwrap_err();
         assert!(matches!(e, RootfsPathError::Missing { .. }), "{e}");
         symlink("/boot/vmlinux", r.0.join("boot/good")).unwrap();
-        assert_eq!(contents(open(&r, "/boot/good").unwrap()), "k");
+        assert_eq!(contents(open(&r, "/boot/good").unwrap()), KERNEL);
     }
 
     #[test]
@@ -271,7 +271,7 @@ mod tests {
             RootfsPathError::Missing { .. }
         ));
         symlink("../boot/vmlinux", r.0.join("boot/side")).unwrap();
-        assert_eq!(contents(open(&r, "/boot/side").unwrap()), "k");
+        assert_eq!(contents(open(&r, "/boot/side").unwrap()), KERNEL);
     }
 
     #[test]

@@ -98,6 +98,16 @@ pub enum UnikernelError {
     /// The annotations are over their caps.
     #[error(transparent)]
     Annotations(#[from] AnnotationError),
+    /// A unikernel binary that is not an ELF file (every unikernel kind's
+    /// monitor loads an ELF: qemu's multiboot and PVH loaders, Solo5's
+    /// tenders, Firecracker; only a Linux kernel may also be a bzImage).
+    #[error("kernel {path} ({key}) is not an ELF file, which a {kind} guest must be", kind = .kind.name(), key = annotations::BINARY)]
+    NotElf {
+        /// Guest kind.
+        kind: GuestKind,
+        /// The path, quoted short.
+        path: String,
+    },
     /// A file path in the image is unusable.
     #[error(transparent)]
     Path(#[from] RootfsPathError),
@@ -140,7 +150,14 @@ pub fn from_values(values: &UruncValues, rootfs: &Path) -> Result<Unikernel, Uni
         }
     };
     let binary = get(annotations::BINARY).ok_or(UnikernelError::Missing(annotations::BINARY))?;
-    let kernel = open_image_file(rootfs, binary, "kernel", Access::Read, monitor)?;
+    let kernel_file = open_vmm_file(rootfs, binary, "kernel", Access::Read, monitor)?;
+    if kind != GuestKind::Linux && !is_elf(kernel_file) {
+        return Err(UnikernelError::NotElf {
+            kind,
+            path: excerpt(binary).to_string(),
+        });
+    }
+    let kernel = PathBuf::from(binary);
     let initrd = match get(annotations::INITRD) {
         Some(p) => {
             accepts(Rootfs::Initrd, "an initrd", annotations::INITRD)?;
@@ -197,6 +214,12 @@ fn open_image_file(
 ) -> Result<PathBuf, RootfsPathError> {
     open_vmm_file(rootfs, path, what, access, monitor)?;
     Ok(PathBuf::from(path))
+}
+
+/// Whether `file` starts with the ELF magic number.
+fn is_elf(mut file: std::fs::File) -> bool {
+    let mut magic = [0u8; 4];
+    std::io::Read::read_exact(&mut file, &mut magic).is_ok() && magic == *b"\x7fELF"
 }
 
 /// Opens an image file for `monitor`. qemu takes a block image as a passed
@@ -372,6 +395,14 @@ mod tests {
                 "block image \"/disk.img\" is missing from the rootfs",
             ),
             (&[(CMDLINE, "a\nb")], "control character"),
+            (
+                &[
+                    (UNIKERNEL_TYPE, "unikraft"),
+                    (INITRD, ""),
+                    (BINARY, "/boot/initrd.img"),
+                ],
+                "kernel \"/boot/initrd.img\" (com.urunc.unikernel.binary) is not an ELF file, which a unikraft guest must be",
+            ),
             (
                 &[(CMDLINE, &"x".repeat(2048))],
                 "com.urunc.unikernel.cmdline is 2048 bytes, more than the cap of 2047 bytes (it starts with \"xxx",
