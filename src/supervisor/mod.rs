@@ -13,6 +13,7 @@ mod golden_dns;
 pub mod launch;
 pub mod namespaces;
 mod predecessor;
+pub mod stop;
 pub mod teardown;
 mod vmm_files;
 pub mod vmm_process;
