@@ -412,23 +412,8 @@ impl Supervisor {
                     let Some(child) = vmm.as_ref() else {
                         return 128 + signal;
                     };
-                    match stop::plan(&caps, monitor, ctx.config.supervisor.stop_grace_seconds) {
-                        stop::Stop::AskAndWait(bound) => {
-                            let qmp = std::path::Path::new(VMM_ROOT).join(QMP_SOCKET);
-                            match crate::vmm::qmp::system_powerdown(&qmp).await {
-                                Ok(()) => if let Some(bound) = bound {
-                                    kill_at.get_or_insert(tokio::time::Instant::now() + bound);
-                                },
-                                Err(e) => {
-                                    ctx.logger.info(&format!("graceful shutdown request failed ({e}); ending the VMM"));
-                                    ended_on = Some(end_vmm(child, signal));
-                                }
-                            }
-                        }
-                        stop::Stop::EndNow => {
-                            ctx.logger.info(&format!("the {} guest cannot power off on request: ending the VMM", self.state.unikernel.kind.name()));
-                            ended_on = Some(end_vmm(child, signal));
-                        }
+                    if self.stop_vmm(ctx, child, &mut kill_at).await {
+                        ended_on = Some(signal);
                     }
                 }
                 _ = sleep_until_opt(kill_at) => {
@@ -445,6 +430,42 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Carries out the stop plan (see [`stop::plan`]) for the running VMM
+    /// on a stop signal: asks the guest to power off, arming `kill_at` when
+    /// a bound is configured, or ends the VMM. Whether it ended the VMM (the
+    /// container then exits as killed by the signal).
+    async fn stop_vmm(
+        &self,
+        ctx: &Context,
+        child: &tokio::process::Child,
+        kill_at: &mut Option<tokio::time::Instant>,
+    ) -> bool {
+        let kind = self.state.unikernel.kind;
+        let bound = ctx.config.supervisor.stop_grace_seconds;
+        match stop::plan(&kind.caps(), self.state.unikernel.monitor, bound) {
+            stop::Stop::AskAndWait(bound) => {
+                let qmp = std::path::Path::new(VMM_ROOT).join(QMP_SOCKET);
+                match crate::vmm::qmp::system_powerdown(&qmp).await {
+                    Ok(()) => {
+                        if let Some(bound) = bound {
+                            kill_at.get_or_insert(tokio::time::Instant::now() + bound);
+                        }
+                        return false;
+                    }
+                    Err(e) => ctx.logger.info(&format!(
+                        "graceful shutdown request failed ({e}); ending the VMM"
+                    )),
+                }
+            }
+            stop::Stop::EndNow => ctx.logger.info(&format!(
+                "the {} guest cannot power off on request: ending the VMM",
+                kind.name()
+            )),
+        }
+        end_vmm(child);
+        true
     }
 
     async fn answer(
@@ -567,15 +588,13 @@ async fn receive(
 /// The signals that ask a container to stop, in [`StopSignals`]' order.
 const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
 
-/// Ends the VMM on stop `signal` with SIGTERM (qemu exits at once on it,
-/// flushing its disks; containerd's SIGKILL ends a monitor that does not);
-/// returns `signal`, which the container's exit code reports.
-fn end_vmm(child: &tokio::process::Child, signal: i32) -> i32 {
+/// Ends the VMM with SIGTERM: qemu exits at once on it, flushing its
+/// disks; containerd's SIGKILL ends a monitor that does not.
+fn end_vmm(child: &tokio::process::Child) {
     if let Some(pid) = child.id() {
         let pid = nix::unistd::Pid::from_raw(pid as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     }
-    signal
 }
 
 /// The signals that ask a container to stop.
