@@ -161,19 +161,14 @@ pub enum Machine {
 }
 
 /// How the supervisor stops a guest.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SupervisorConfig {
-    /// Seconds between the graceful shutdown request and SIGKILL of the VMM.
-    pub stop_grace_seconds: u64,
-}
-
-impl Default for SupervisorConfig {
-    fn default() -> Self {
-        Self {
-            stop_grace_seconds: 10,
-        }
-    }
+    /// An upper bound, in seconds, on the wait for a guest asked to power
+    /// off, after which the VMM is killed. Unset (the default): the guest
+    /// has the time containerd gives it (kubelet's grace period), whose
+    /// SIGKILL ends the wait.
+    pub stop_grace_seconds: Option<u64>,
 }
 
 /// Why the configuration could not be read.
@@ -279,6 +274,10 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.qemu.accel, Accel::Auto);
         assert_eq!(c.runc_binary(), PathBuf::from("runc"));
+        assert_eq!(
+            c.supervisor.stop_grace_seconds, None,
+            "no limit of ukrun's own"
+        );
     }
 
     #[test]
@@ -290,7 +289,7 @@ mod tests {
         assert_eq!(c.qemu.machine, Machine::Q35);
         assert_eq!(c.guest, GuestConfig::default());
         assert_eq!(c.guest.default_memory_mib, 256);
-        assert_eq!(c.supervisor.stop_grace_seconds, 3);
+        assert_eq!(c.supervisor.stop_grace_seconds, Some(3));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The capability table: for each guest framework, how it is told its
 //! network and resolvers, whether it has a loopback interface, what it can
-//! boot from, and which monitors run it. Validation, the renderers and the
-//! logs read it; urunc's support matrix is the reference for the monitors.
+//! boot from, which monitors run it, whether it powers off when asked and
+//! how its end reaches the monitor's exit status. Validation, the
+//! renderers, the supervisor and the logs read it; urunc's support matrix
+//! is the reference for the monitors.
 
 use std::net::Ipv4Addr;
 
@@ -78,6 +80,42 @@ pub struct Solo5Names {
     pub block: &'static str,
 }
 
+/// Whether the guest powers off when the monitor asks it to (ACPI power
+/// button, qemu's QMP `system_powerdown`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerOff {
+    /// It can: the request reaches code that may shut the guest down.
+    OnRequest,
+    /// It ignores the request.
+    Ignores,
+    /// Not known; treated as [`PowerOff::Ignores`].
+    Unknown,
+}
+
+impl PowerOff {
+    /// Whether asking the guest to power off is worth waiting for.
+    pub fn on_request(self) -> bool {
+        self == PowerOff::OnRequest
+    }
+}
+
+/// How the guest's end reaches qemu's exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestEnd {
+    /// It powers off (ACPI): qemu exits 0 whether the application returned
+    /// or the guest crashed.
+    PowerOff,
+    /// It ends through qemu's `isa-debug-exit` port (iobase 0x501), which
+    /// makes qemu exit with `(value << 1) | 1`; the codes that mean "the
+    /// application returned" and "the guest crashed", where known.
+    DebugExit {
+        /// qemu's exit code when the application returned.
+        returned: Option<i32>,
+        /// qemu's exit code when the guest crashed.
+        crashed: Option<i32>,
+    },
+}
+
 /// One row of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -97,6 +135,10 @@ pub struct Capabilities {
     pub env: bool,
     /// Its Solo5 device names, for the frameworks that run on Solo5.
     pub solo5: Solo5Names,
+    /// Whether it powers off when asked.
+    pub power_off: PowerOff,
+    /// How its end reaches qemu's exit status.
+    pub end: GuestEnd,
 }
 
 /// Mirage's defaults, also used where no Solo5 names apply.
@@ -110,6 +152,8 @@ impl GuestKind {
     pub fn caps(self) -> Capabilities {
         use Monitor::*;
         use Rootfs::*;
+        // Power-off on request is unknown unless a row says otherwise: no
+        // source was checked for Rumprun, MirageOS, Mewz, Hermit and OSv.
         let row = |net, dns, search_domains, loopback, rootfs, monitors, env| Capabilities {
             net,
             dns,
@@ -119,26 +163,49 @@ impl GuestKind {
             monitors,
             env,
             solo5: MIRAGE_SOLO5,
+            power_off: PowerOff::Unknown,
+            end: GuestEnd::PowerOff,
         };
         match self {
-            GuestKind::Linux => row(
-                NetSyntax::LinuxIp,
-                DnsArgs::Up(2),
-                true,
-                Loopback::Yes,
-                &[Initrd, Block, SharedFs],
-                &[Qemu, Firecracker, CloudHypervisor],
-                false,
-            ),
-            GuestKind::Unikraft => row(
-                NetSyntax::UnikraftNetdev,
-                DnsArgs::Up(2),
-                false,
-                Loopback::CompiledIn,
-                &[Initrd, SharedFs],
-                &[Qemu, Firecracker],
-                true,
-            ),
+            GuestKind::Linux => Capabilities {
+                // The kernel's ACPI button driver (drivers/acpi/button.c)
+                // reports the power button; the guest's init (acpid,
+                // systemd-logind) decides to power off. Without
+                // `-device pvpanic` and its driver a panic, like a
+                // returned init, ends in qemu's exit 0 (`panic=-1` with
+                // `-no-reboot`).
+                power_off: PowerOff::OnRequest,
+                ..row(
+                    NetSyntax::LinuxIp,
+                    DnsArgs::Up(2),
+                    true,
+                    Loopback::Yes,
+                    &[Initrd, Block, SharedFs],
+                    &[Qemu, Firecracker, CloudHypervisor],
+                    false,
+                )
+            },
+            GuestKind::Unikraft => Capabilities {
+                // Unikraft 0.16.3 ignores ACPI power-off; with qemu's
+                // `isa-debug-exit,iobase=0x501` a returned `main` gives
+                // qemu rc 83 and a crash (assert, UK_CRASH) rc 85, without
+                // it both give rc 0 (tested with the images ukrun's tests
+                // boot; unikraft-0.16.3 README, "Stopping", "Exit codes").
+                power_off: PowerOff::Ignores,
+                end: GuestEnd::DebugExit {
+                    returned: Some(83),
+                    crashed: Some(85),
+                },
+                ..row(
+                    NetSyntax::UnikraftNetdev,
+                    DnsArgs::Up(2),
+                    false,
+                    Loopback::CompiledIn,
+                    &[Initrd, SharedFs],
+                    &[Qemu, Firecracker],
+                    true,
+                )
+            },
             GuestKind::Mirage => row(
                 NetSyntax::MirageFlags,
                 DnsArgs::Up(3),
@@ -181,15 +248,24 @@ impl GuestKind {
                 &[Qemu],
                 true,
             ),
-            GuestKind::Mewz => row(
-                NetSyntax::MewzArgs,
-                DnsArgs::None,
-                false,
-                Loopback::No,
-                &[],
-                &[Qemu],
-                false,
-            ),
+            GuestKind::Mewz => Capabilities {
+                // Mewz powers off by writing to isa-debug-exit (README,
+                // "Per monitor"); no source says which values mean
+                // "returned" and "crashed", so qemu's code passes as is.
+                end: GuestEnd::DebugExit {
+                    returned: None,
+                    crashed: None,
+                },
+                ..row(
+                    NetSyntax::MewzArgs,
+                    DnsArgs::None,
+                    false,
+                    Loopback::No,
+                    &[],
+                    &[Qemu],
+                    false,
+                )
+            },
         }
     }
 
@@ -213,14 +289,16 @@ impl Capabilities {
             DnsArgs::None => "not by boot arguments".to_owned(),
         };
         format!(
-            "network {:?}, resolvers {dns}, search domains {}, loopback {:?}, rootfs {:?}, environment {}, solo5 devices {}/{}",
+            "network {:?}, resolvers {dns}, search domains {}, loopback {:?}, rootfs {:?}, environment {}, solo5 devices {}/{}, power-off on request {:?}, end {:?}",
             self.net,
             if self.search_domains { "yes" } else { "no" },
             self.loopback,
             self.rootfs,
             if self.env { "yes" } else { "no" },
             self.solo5.net,
-            self.solo5.block
+            self.solo5.block,
+            self.power_off,
+            self.end
         )
     }
 }
@@ -270,7 +348,8 @@ mod tests {
         assert_eq!(
             GuestKind::Unikraft.caps().describe(),
             "network UnikraftNetdev, resolvers up to 2 by boot arguments, search domains no, \
-             loopback CompiledIn, rootfs [Initrd, SharedFs], environment yes, solo5 devices service/storage"
+             loopback CompiledIn, rootfs [Initrd, SharedFs], environment yes, solo5 devices service/storage, \
+             power-off on request Ignores, end DebugExit { returned: Some(83), crashed: Some(85) }"
         );
     }
 }

@@ -12,6 +12,7 @@ use crate::dns::delivery::{plan_dns, Choice, Delivery, DeliveryError, DnsPlan, G
 use crate::dns::initrd::initrd_data_bytes;
 use crate::dns::pod_dns::{read_pod_dns, PodDns, PodDnsError};
 use crate::guest::boot::{self, BootError, BootInput};
+use crate::guest::caps::GuestEnd;
 use crate::guest::GuestKind;
 use crate::jail::limits::VmmLimits;
 use crate::net::plan::GuestNet;
@@ -301,7 +302,7 @@ pub fn vmm_command(
             accel: inputs.accel,
             machine: machine(kind, config),
             sandbox: inputs.sandbox,
-            debug_exit: kind == GuestKind::Mewz,
+            debug_exit: matches!(kind.caps().end, GuestEnd::DebugExit { .. }),
         },
         solo5: kind.caps().solo5,
     })?)

@@ -1,8 +1,8 @@
 //! The supervisor: the container's init as the shim sees it. It joins the
 //! pod's namespaces and cgroup, wires the pod network to a tap, waits for
 //! `start`, runs the VMM on the container's stdio, turns SIGTERM into a
-//! graceful guest shutdown, and on exit undoes everything and exits with the
-//! VMM's status.
+//! graceful guest shutdown or ends the guest at once (see [`stop`]), and on
+//! exit undoes everything and exits with the container's status.
 
 pub mod cgroup;
 pub mod control;
@@ -13,6 +13,7 @@ mod golden_dns;
 pub mod launch;
 pub mod namespaces;
 mod predecessor;
+pub mod stop;
 pub mod teardown;
 mod vmm_files;
 pub mod vmm_process;
@@ -395,6 +396,9 @@ impl Supervisor {
         };
         let mut vmm: Option<tokio::process::Child> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
+        let mut ended_on: Option<i32> = None;
+        let caps = self.state.unikernel.kind.caps();
+        let monitor = self.state.unikernel.monitor;
         let (requests, mut received) = tokio::sync::mpsc::channel(CONTROL_QUEUE);
         loop {
             tokio::select! {
@@ -406,16 +410,13 @@ impl Supervisor {
                 Some((request, reply)) = received.recv() => {
                     self.answer(ctx, request, reply, &mut vmm).await;
                 }
-                _ = stops.recv() => {
-                    if vmm.is_none() {
-                        return 128 + libc::SIGTERM;
+                signal = stops.recv() => {
+                    let Some(child) = vmm.as_ref() else {
+                        return 128 + signal;
+                    };
+                    if self.stop_vmm(ctx, child, &mut kill_at).await {
+                        ended_on = Some(signal);
                     }
-                    let qmp = std::path::Path::new(VMM_ROOT).join(QMP_SOCKET);
-                    if let Err(e) = crate::vmm::qmp::system_powerdown(&qmp).await {
-                        ctx.logger.info(&format!("graceful shutdown request failed ({e}); stopping the VMM"));
-                    }
-                    let grace = Duration::from_secs(ctx.config.supervisor.stop_grace_seconds);
-                    kill_at.get_or_insert(tokio::time::Instant::now() + grace);
                 }
                 _ = sleep_until_opt(kill_at) => {
                     if let Some(child) = vmm.as_mut() {
@@ -424,12 +425,49 @@ impl Supervisor {
                     kill_at = None;
                 }
                 status = wait_opt(vmm.as_mut()) => {
-                    let code = status.map(vmm_process::exit_code).unwrap_or(1);
-                    ctx.logger.info(&format!("VMM exited with status {code}"));
+                    let vmm_code = status.map(vmm_process::exit_code).unwrap_or(1);
+                    let code = stop::exit_code(&caps, monitor, vmm_code, ended_on);
+                    ctx.logger.info(&format!("VMM exited with status {vmm_code}; the container exits with {code}"));
                     return code;
                 }
             }
         }
+    }
+
+    /// Carries out the stop plan (see [`stop::plan`]) for the running VMM
+    /// on a stop signal: asks the guest to power off, arming `kill_at` when
+    /// a bound is configured, or ends the VMM. Whether it ended the VMM (the
+    /// container then exits as killed by the signal).
+    async fn stop_vmm(
+        &self,
+        ctx: &Context,
+        child: &tokio::process::Child,
+        kill_at: &mut Option<tokio::time::Instant>,
+    ) -> bool {
+        let kind = self.state.unikernel.kind;
+        let bound = ctx.config.supervisor.stop_grace_seconds;
+        match stop::plan(&kind.caps(), self.state.unikernel.monitor, bound) {
+            stop::Stop::AskAndWait(bound) => {
+                let qmp = std::path::Path::new(VMM_ROOT).join(QMP_SOCKET);
+                match crate::vmm::qmp::system_powerdown(&qmp).await {
+                    Ok(()) => {
+                        if let Some(bound) = bound {
+                            kill_at.get_or_insert(tokio::time::Instant::now() + bound);
+                        }
+                        return false;
+                    }
+                    Err(e) => ctx.logger.info(&format!(
+                        "graceful shutdown request failed ({e}); ending the VMM"
+                    )),
+                }
+            }
+            stop::Stop::EndNow => ctx.logger.info(&format!(
+                "the {} guest cannot power off on request: ending the VMM",
+                kind.name()
+            )),
+        }
+        end_vmm(child);
+        true
     }
 
     async fn answer(
@@ -549,27 +587,35 @@ async fn receive(
     }
 }
 
+/// The signals that ask a container to stop, in [`StopSignals`]' order.
+const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// Ends the VMM with SIGTERM: qemu exits at once on it, flushing its
+/// disks; containerd's SIGKILL ends a monitor that does not.
+fn end_vmm(child: &tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
 /// The signals that ask a container to stop.
 struct StopSignals(Vec<tokio::signal::unix::Signal>);
 
 impl StopSignals {
     fn new() -> std::io::Result<Self> {
-        let kinds = [
-            SignalKind::terminate(),
-            SignalKind::interrupt(),
-            SignalKind::hangup(),
-            SignalKind::quit(),
-        ];
-        kinds
+        STOP_SIGNALS
             .into_iter()
-            .map(signal)
+            .map(|n| signal(SignalKind::from_raw(n)))
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
     }
 
-    async fn recv(&mut self) {
+    /// The next stop signal's number.
+    async fn recv(&mut self) -> i32 {
         let waits = self.0.iter_mut().map(|s| Box::pin(s.recv()));
-        futures::future::select_all(waits).await;
+        let (_, index, _) = futures::future::select_all(waits).await;
+        STOP_SIGNALS[index]
     }
 }
 

@@ -11,7 +11,7 @@ set -euo pipefail
 out=${1:?usage: build.sh OUT_DIR}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 modules=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
-	virtio_mmio failover net_failover virtio_net)
+	virtio_mmio failover net_failover virtio_net button evdev)
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
