@@ -128,6 +128,12 @@ impl Cell {
             move |source| CellError::Io { path, source }
         };
         let root = spec.root;
+        // What a start that failed before its VMM ran left (the cell is
+        // ukrun's own, in the state directory, and no VMM uses it).
+        match std::fs::remove_dir_all(root) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(root)(e)),
+            _ => {}
+        }
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(root)

@@ -496,9 +496,13 @@ impl Supervisor {
         };
         let command =
             vmm_command(&self.inputs, unikernel, target, &ctx.config).map_err(|e| e.to_string())?;
-        let id = ids::Leases::new(std::path::Path::new(ids::LEASE_DIR), ctx.config.jail.ids)
-            .lease(&self.state_dir)
-            .map_err(|e| e.to_string())?;
+        // A start that failed after leasing keeps its id for the next try.
+        let id = match self.state.vmm_id {
+            Some(id) => id,
+            None => ids::Leases::new(std::path::Path::new(ids::LEASE_DIR), ctx.config.jail.ids)
+                .lease(&self.state_dir)
+                .map_err(|e| e.to_string())?,
+        };
         self.state.vmm_id = Some(id);
         ctx.store.save(&self.state).map_err(|e| e.to_string())?;
         let files = vmm_files::open(&self.state, self.pod_initrd.as_deref(), &command, id)
