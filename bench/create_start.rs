@@ -50,7 +50,7 @@ fn run() -> Result<()> {
     );
     let iters = stats::env_count("BENCH_ITERS", DEFAULT_ITERS)?;
     let ukrun_bin = ukrun_binary()?;
-    let guest = images::build()?.join("guest");
+    let guest = images::build()?.dir.join("guest");
     for (program, version) in [("crun", "--version"), ("ip", "-V"), ("tc", "-V")] {
         tool(program, &[version]).with_context(|| format!("{program} is required"))?;
     }

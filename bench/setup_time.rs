@@ -112,7 +112,7 @@ fn run() -> Result<()> {
         "run as root: it creates network namespaces and containers"
     );
     let samples = stats::env_count("BENCH_ITERS", 20)?;
-    let guest = images::build()?.join("guest");
+    let guest = images::build()?.dir.join("guest");
     interrupt::install()?;
     let tag = format!("uks{}", std::process::id());
     let work = WorkDir::create(std::env::temp_dir().join(format!("ukrun-bench-{tag}")))?;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 use ukrun_testbed::dns_server::DnsServer;
+use ukrun_testbed::doctor::checks_with;
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::topology::{Shape, NODE_IP, POD_IP};
 use ukrun_testbed::wait;
@@ -91,21 +92,13 @@ fn report(fx: &Fixture, args: &[&str]) -> Result<(i32, Value)> {
     Ok((code, doc))
 }
 
-/// The names of the checks with `verdict`.
-fn named(doc: &Value, verdict: &str) -> Vec<String> {
-    doc["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["verdict"] == verdict)
-        .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 /// Asserts that `name` is the one failing check and that its hint has `fix`.
 fn only_failure(code: i32, doc: &Value, name: &str, fix: &str) -> Result<()> {
     ensure!(code == 1, "a failed check exits 1, got {code}:\n{doc:#}");
-    ensure!(named(doc, "FAIL") == [name], "only {name} fails:\n{doc:#}");
+    ensure!(
+        checks_with(doc, "FAIL") == [name],
+        "only {name} fails:\n{doc:#}"
+    );
     let check = doc["checks"]
         .as_array()
         .into_iter()
@@ -160,9 +153,12 @@ fn healthy(mode: &str, tag: &str, warnings: &[&str]) -> Result<()> {
         took.as_millis()
     )?;
     ensure!(code == 0, "a healthy pod exits 0:\n{doc:#}");
-    ensure!(named(&doc, "FAIL").is_empty(), "nothing fails:\n{doc:#}");
     ensure!(
-        named(&doc, "WARN") == warnings,
+        checks_with(&doc, "FAIL").is_empty(),
+        "nothing fails:\n{doc:#}"
+    );
+    ensure!(
+        checks_with(&doc, "WARN") == warnings,
         "warnings are {warnings:?}:\n{doc:#}"
     );
     ensure!(doc["mode"] == mode && doc["container"] == ID);
@@ -248,7 +244,7 @@ fn guest_mtu_above_the_pod_interface_fails_its_check() -> Result<()> {
     let (code, doc) = report(&fx, &[ID])?;
     only_failure(code, &doc, "guest.mtu", "recreate the container")?;
     ensure!(
-        named(&doc, "WARN") == ["tap.mtu"],
+        checks_with(&doc, "WARN") == ["tap.mtu"],
         "the tap keeps the MTU of create, which is a warning:\n{doc:#}"
     );
     Ok(())
@@ -327,7 +323,7 @@ fn stopped_upstream_dns_server_fails_its_check() -> Result<()> {
         "check the cluster DNS",
     )?;
     ensure!(
-        named(&doc, "PASS").contains(&"dns.relay.query.doctor-pod".to_owned()),
+        checks_with(&doc, "PASS").contains(&"dns.relay.query.doctor-pod".to_owned()),
         "the relay still answers the pod's own name from its hosts file:\n{doc:#}"
     );
     Ok(())
@@ -341,7 +337,7 @@ fn killed_forwarder_listener_fails_its_check() -> Result<()> {
     let (code, doc) = report(&fx, &[ID])?;
     only_failure(code, &doc, "localhost.::1", "recreate the container")?;
     ensure!(
-        named(&doc, "PASS").contains(&"localhost.connect.127.0.0.1:8080".to_owned()),
+        checks_with(&doc, "PASS").contains(&"localhost.connect.127.0.0.1:8080".to_owned()),
         "127.0.0.1 goes through the kernel, not the ::1 forwarder:\n{doc:#}"
     );
     Ok(())

@@ -3,9 +3,11 @@
 
 use crate::doctor::check::{Check, Verdict};
 use crate::doctor::read::host::ContainerFacts;
-use crate::guest::caps::{Capabilities, DnsArgs};
+use crate::guest::caps::{Capabilities, DnsArgs, GuestEnd};
 use crate::names::Named;
 use crate::state::Stage;
+use crate::supervisor::stop::{self, Stop, CRASHED};
+use crate::vmm::Monitor;
 
 /// The runtime checks of a container.
 pub fn checks(c: &ContainerFacts) -> Vec<Check> {
@@ -103,7 +105,7 @@ fn guest(c: &ContainerFacts) -> Check {
         "guest.kind",
         caps.monitors.contains(&monitor),
         format!("{} on {}", kind.name(), monitor.name()),
-        capabilities(&caps),
+        capabilities(&caps, monitor),
         format!(
             "{} does not run on {}: the bundle's annotations are wrong",
             kind.name(),
@@ -112,14 +114,33 @@ fn guest(c: &ContainerFacts) -> Check {
     )
 }
 
-/// The capability table's DNS, search and loopback columns.
-fn capabilities(caps: &Capabilities) -> String {
+/// The capability table's DNS, search and loopback columns, and what a
+/// stop and the guest's end mean for this kind on `monitor`: what the
+/// operator cannot expect of the guest.
+fn capabilities(caps: &Capabilities, monitor: Monitor) -> String {
     let dns = match caps.dns {
         DnsArgs::Up(n) => format!("up to {n} by boot arguments"),
         DnsArgs::None => "none by boot arguments".to_owned(),
     };
+    let stop = match stop::plan(caps, monitor, None) {
+        Stop::AskAndWait(_) => "asked to power off, given the pod's grace period",
+        Stop::EndNow => "ended at once (it cannot power off on request)",
+    };
+    let end = match (monitor, caps.end) {
+        (
+            Monitor::Qemu,
+            GuestEnd::DebugExit {
+                returned: Some(_),
+                crashed: Some(_),
+            },
+        ) => format!("0 when the application returned, {CRASHED} when the guest crashed"),
+        (_, GuestEnd::PowerOff) => {
+            "0 whether the application returned or the guest crashed".to_owned()
+        }
+        _ => "the monitor's own exit code".to_owned(),
+    };
     format!(
-        "resolvers {dns}; search list {}; loopback {:?}",
+        "resolvers {dns}; search list {}; loopback {:?}; stop: {stop}; exit code: {end}",
         if caps.search_domains {
             "applied"
         } else {
@@ -127,4 +148,42 @@ fn capabilities(caps: &Capabilities) -> String {
         },
         caps.loopback
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::GuestKind;
+
+    #[test]
+    fn says_what_a_unikraft_guest_on_qemu_cannot_do() {
+        let text = capabilities(&GuestKind::Unikraft.caps(), Monitor::Qemu);
+        assert_eq!(
+            text,
+            "resolvers up to 2 by boot arguments; search list not applied; loopback CompiledIn; \
+             stop: ended at once (it cannot power off on request); \
+             exit code: 0 when the application returned, 134 when the guest crashed"
+        );
+    }
+
+    #[test]
+    fn says_a_linux_guest_is_given_the_grace_period() {
+        let text = capabilities(&GuestKind::Linux.caps(), Monitor::Qemu);
+        assert!(
+            text.ends_with(
+                "stop: asked to power off, given the pod's grace period; \
+                 exit code: 0 whether the application returned or the guest crashed"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_debug_exit_off_qemu_keeps_the_monitors_code() {
+        let text = capabilities(&GuestKind::Unikraft.caps(), Monitor::Firecracker);
+        assert!(
+            text.ends_with("exit code: the monitor's own exit code"),
+            "{text}"
+        );
+    }
 }

@@ -34,7 +34,7 @@ pub struct Fixture {
 impl Fixture {
     /// Builds the guest (cached), the topology and a bundle joined to its pod netns.
     pub fn new(ukrun: &Path, tag: &str, shape: Shape) -> Result<Self> {
-        let guest = images::build()?.join("guest");
+        let guest = images::build()?.dir.join("guest");
         let topo = Topology::new(tag, shape)?;
         let work = WorkDir::new(tag);
         let runtime = Runtime::new(ukrun, &work.path().join("rt"))?;

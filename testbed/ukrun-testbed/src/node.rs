@@ -26,6 +26,7 @@ const CRI_READY: Duration = Duration::from_secs(30);
 pub struct Node {
     cri: Cri,
     env: NodeEnv,
+    unikraft: bool,
     teardown: Teardown,
     // Last field: released only after the node is gone.
     _turn: MutexGuard<'static, ()>,
@@ -42,6 +43,7 @@ impl Node {
         check_prerequisites(ukrun_bin)?;
         let turn = one_at_a_time();
         let images = images::build().context("building the test-bed images")?;
+        let unikraft = images.unikraft;
         let teardown = Teardown::create()?;
         let dir = teardown.state_dir.clone();
         let ukrun_bin = ukrun_bin
@@ -49,7 +51,7 @@ impl Node {
             .with_context(|| format!("resolving {}", ukrun_bin.display()))?;
         script::run(
             "node.sh",
-            &[Path::new("up"), &dir, &ukrun_bin, &images],
+            &[Path::new("up"), &dir, &ukrun_bin, &images.dir],
             &dir.join("node-up.log"),
         )
         .context("starting the node")?;
@@ -61,7 +63,7 @@ impl Node {
             Duration::from_millis(200),
             || cri.version().map(Some),
         )?;
-        for image in [images::PAUSE, images::BUSYBOX, images::LINUX_GUEST] {
+        for image in images::expected(unikraft) {
             if !cri.has_image(image)? {
                 bail!("node.sh up did not import {image}");
             }
@@ -69,6 +71,7 @@ impl Node {
         Ok(Node {
             cri,
             env,
+            unikraft,
             teardown,
             _turn: turn,
         })
@@ -89,6 +92,13 @@ impl Node {
     /// The node's CRI client.
     pub fn cri(&self) -> &Cri {
         &self.cri
+    }
+
+    /// Whether the node has the Unikraft images ([`images::UNIKRAFT_NETTEST`]
+    /// and the others); they are missing only outside CI, where the
+    /// Unikraft kernels were not found (and that was said on stderr).
+    pub fn has_unikraft(&self) -> bool {
+        self.unikraft
     }
 
     /// What `node.sh up` reported about the node.

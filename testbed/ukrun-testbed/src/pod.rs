@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use k8s_cri::v1::{ContainerState, PodSandboxState};
+use k8s_cri::v1::{ContainerState, ContainerStatus, PodSandboxState};
 
 use crate::cri::{ContainerSpec, Cri, PodSpec};
 use crate::netns::Netns;
@@ -17,6 +17,9 @@ pub const UKRUN_HANDLER: &str = "ukrun";
 
 /// How long a started container gets to be reported RUNNING.
 const RUNNING_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a container that ends by itself gets to end.
+const EXIT_WAIT: Duration = Duration::from_secs(60);
 
 /// Grace period of StopContainer before SIGKILL (kubelet's default is 30 s;
 /// shorter keeps a test that hits the SIGKILL path quick).
@@ -93,6 +96,28 @@ impl<'n> Pod<'n> {
             ),
             Err(refusal) => Ok(refusal),
         }
+    }
+
+    /// CreateContainer + StartContainer of a container that ends by itself,
+    /// then waits until it has EXITED; returns its id and final status.
+    pub fn run_to_completion(
+        &self,
+        container: &ContainerSpec,
+    ) -> Result<(String, ContainerStatus)> {
+        let id = self.create(container)?;
+        self.cri()
+            .start_container(&id)
+            .with_context(|| format!("starting container {}", container.name))?;
+        let status = wait::poll(
+            &format!("container {} to exit", container.name),
+            EXIT_WAIT,
+            Duration::from_millis(100),
+            || {
+                let status = self.cri().container_status(&id)?;
+                Ok((status.state == ContainerState::ContainerExited as i32).then_some(status))
+            },
+        )?;
+        Ok((id, status))
     }
 
     /// Waits until container `id` is RUNNING; fails at once if it exited.

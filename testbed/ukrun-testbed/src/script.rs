@@ -2,6 +2,7 @@
 //! file, so a failure shows the script's last words instead of a bare exit
 //! status.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,6 +17,17 @@ const TAIL_LINES: usize = 30;
 /// Runs `testbed/<relative> args…` with stdout and stderr appended to
 /// `log`; fails with the tail of the log when the script fails.
 pub fn run(relative: &str, args: &[&Path], log: &Path) -> Result<()> {
+    run_with_env(relative, args, &[], log)
+}
+
+/// [`run`] with `env` added to the script's environment (the scripts'
+/// documented switches).
+pub fn run_with_env(
+    relative: &str,
+    args: &[&Path],
+    env: &[(&str, &OsStr)],
+    log: &Path,
+) -> Result<()> {
     let script = repo::script(relative)?;
     let out = File::options()
         .create(true)
@@ -25,6 +37,7 @@ pub fn run(relative: &str, args: &[&Path], log: &Path) -> Result<()> {
     let status = Command::new("bash")
         .arg(&script)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(repo::root())
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
