@@ -19,6 +19,7 @@ use ukrun_testbed::dns_server::DnsServer;
 use ukrun_testbed::doctor;
 use ukrun_testbed::guest::{self, EXEC_REFUSAL};
 use ukrun_testbed::guest_pod::GuestPod;
+use ukrun_testbed::leftovers::Footprint;
 use ukrun_testbed::nettest::{self, Nettest, BIG_SHA256};
 use ukrun_testbed::node::Node;
 use ukrun_testbed::pod::{Pod, UKRUN_HANDLER};
@@ -55,6 +56,17 @@ fn from_sidecar(node: &Node, pod: &GuestPod, path: &str, filter: &str) -> Result
         &format!("wget -qO- http://127.0.0.1:{NETTEST_PORT}{path} | {filter}"),
     )?;
     Ok(out.stdout.trim().to_owned())
+}
+
+/// Removes container `id` and `pod` and checks that neither left anything
+/// on the node (process, state, tap, rule, qdisc).
+fn remove_and_check(node: &Node, pod: Pod, id: &str) -> Result<()> {
+    let mut footprint = Footprint::new(node)?;
+    footprint.add_pod(&pod)?;
+    footprint.add_container(id);
+    node.cri().remove_container(id)?;
+    pod.remove()?;
+    footprint.assert_gone()
 }
 
 /// The whole acceptance list of a routed pod on the default bridge: the
@@ -279,8 +291,7 @@ fn helloworld_runs_to_completion() -> Result<()> {
             console.contains("Hello world!"),
             "helloworld's output is not in its log: {console}"
         );
-        node.cri().remove_container(&id)?;
-        pod.remove()
+        remove_and_check(node, pod, &id)
     })
 }
 
@@ -305,7 +316,6 @@ fn stopping_a_unikraft_guest_does_not_wait_out_the_grace_period() -> Result<()> 
             status.reason
         );
         eprintln!("StopContainer of a Unikraft guest: {took:?}");
-        node.cri().remove_container(&id)?;
-        pod.remove()
+        remove_and_check(node, pod, &id)
     })
 }
