@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the test bed and the ukrun runtime need
 # (qemu, busybox, containerd + runc + CNI plugins, protoc for the CRI client
-# crate, network tools). Idempotent: `apt-get update` runs only when a
-# package is missing. apt's plan is simulated first: when it would remove
-# a package (say a newer qemu-utils installed from backports, which
-# Debian 12's qemu-system-x86 conflicts with), a warning names each one
-# before the install goes ahead. Run as root.
+# crate, network tools, binutils for the stand-in crashing kernel).
+# Idempotent: `apt-get update` runs only when a package is missing. apt's
+# plan is simulated first: when it would remove a package (say a newer
+# qemu-utils installed from backports, which Debian 12's qemu-system-x86
+# conflicts with), a warning names each one before the install goes
+# ahead. Run as root.
 set -euo pipefail
 
 # The packages an `apt-get -s` plan (on stdin) would remove, one a line.
@@ -22,6 +23,7 @@ packages=(
 	qemu-system-x86 busybox-static containerd runc crun
 	containernetworking-plugins protobuf-compiler iproute2 nftables iptables
 	socat iperf3 cpio xz-utils gzip kmod python3 util-linux dnsmasq-base
+	binutils
 )
 
 missing=()

@@ -61,21 +61,33 @@ impl Fixture {
         let Some(images) = unikraft::images()? else {
             return Ok(None);
         };
+        Self::unikraft_kernel(ukrun, tag, shape, &images.join(image), cmdline).map(Some)
+    }
+
+    /// [`Fixture::unikraft`] around the kernel file at `kernel` (any path,
+    /// say a stand-in the test bed built), packaged as a Unikraft image.
+    pub fn unikraft_kernel(
+        ukrun: &Path,
+        tag: &str,
+        shape: Shape,
+        kernel: &Path,
+        cmdline: &str,
+    ) -> Result<Self> {
         let topo = Topology::new(tag, shape)?;
         let work = WorkDir::new(tag);
         let runtime = Runtime::new(ukrun, &work.path().join("rt"))?;
         let bundle = Bundle::unikraft(
             &work.path().join("bundle"),
-            &images.join(image),
+            kernel,
             cmdline,
             topo.pod_netns().path(),
         )?;
-        Ok(Some(Fixture {
+        Ok(Fixture {
             runtime,
             bundle,
             topo,
             _work: work,
-        }))
+        })
     }
 
     /// `create`, failing with the runtime's last error.

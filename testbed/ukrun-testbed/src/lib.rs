@@ -17,6 +17,7 @@ pub mod blob_server;
 pub mod bundle;
 pub mod cluster_pod;
 pub mod cni;
+pub mod crash_kernel;
 pub mod cri;
 pub mod cri_log;
 pub mod demo;
