@@ -37,6 +37,7 @@ pub mod node;
 pub mod node_env;
 pub mod oci_runtime;
 pub mod pod;
+pub mod pod_network;
 pub mod probes;
 pub mod procs;
 pub mod repo;

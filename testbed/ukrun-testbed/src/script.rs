@@ -16,6 +16,18 @@ const TAIL_LINES: usize = 30;
 /// Runs `testbed/<relative> args…` with stdout and stderr appended to
 /// `log`; fails with the tail of the log when the script fails.
 pub fn run(relative: &str, args: &[&Path], log: &Path) -> Result<()> {
+    run_with_env(relative, args, &[], log)
+}
+
+/// Like [`run`], with the variables `env` set for the script (how
+/// `node.sh up` is told the pod network, whatever the caller's
+/// environment says).
+pub fn run_with_env(
+    relative: &str,
+    args: &[&Path],
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Result<()> {
     let script = repo::script(relative)?;
     let out = File::options()
         .create(true)
@@ -25,6 +37,7 @@ pub fn run(relative: &str, args: &[&Path], log: &Path) -> Result<()> {
     let status = Command::new("bash")
         .arg(&script)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(repo::root())
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
