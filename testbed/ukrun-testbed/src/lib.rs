@@ -33,6 +33,7 @@ pub mod iperf;
 pub mod leftovers;
 pub mod netns;
 pub mod netstate;
+pub mod network_shape;
 pub mod node;
 pub mod node_env;
 pub mod oci_runtime;
