@@ -4,14 +4,20 @@
 # a network namespace of its own with no uplink, so pods and guests can reach
 # nothing outside the machine. Everything lives under STATE_DIR; `down`
 # removes every trace (processes, mounts, netns, state).
-# Usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR
+# Usage: [UKRUN_NODE_NETWORK=SHAPE] node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR
 #        node.sh down STATE_DIR
+# UKRUN_NODE_NETWORK picks the pods' network shape (see
+# lib/node-network.sh): `bridge` (the default: CNI bridge, 10.88.0.0/24,
+# gateway 10.88.0.1, MTU 1500), `bridge:MTU` (the same with veths of MTU,
+# e.g. bridge:1450 as under Flannel VXLAN) or `calico` (a /32 per pod
+# behind 169.254.1.1, proxy ARP and host routes, by testbed/cni/ukrun-calico;
+# the node owns 10.88.0.1). Pod IPs are in 10.88.0.0/24 in every shape.
 # `up` writes STATE_DIR/node.env (NODE_NETNS, NODE_NETNS_PATH,
-# CONTAINERD_SOCKET, CONTAINERD_PID, ...) for tests to source.
+# CONTAINERD_SOCKET, CONTAINERD_PID, POD_NETWORK, ...) for tests to source.
 set -euo pipefail
 
-cni_bridge=cni-ukrun
-cni_subnet=10.88.0.0/24
+# shellcheck source-path=SCRIPTDIR source=lib/node-network.sh
+source "$(dirname "$(readlink -f "$0")")/lib/node-network.sh"
 
 usage() {
 	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR" >&2
@@ -36,7 +42,7 @@ ctr_node() { timeout 60 ctr --address "$socket" "$@"; }
 
 write_configs() {
 	local ukrun_bin=$1 cri='plugins."io.containerd.grpc.v1.cri"'
-	mkdir -p "$state"/{root,state,opt,tmp,runc-root,ukrun-root,cni/net.d,cni/ipam}
+	mkdir -p "$state"/{root,state,opt,tmp,runc-root,ukrun-root}
 	printf '[qemu]\naccel = "tcg"\n' >"$state/ukrun.toml"
 	cat >"$state/config.toml" <<-TOML
 		version = 2
@@ -77,31 +83,12 @@ write_configs() {
 		  BinaryName = "$ukrun_bin"
 		  Root = "$state/ukrun-root"
 		[$cri.cni]
-		  bin_dir = "/usr/lib/cni"
+		  bin_dir = "$state/cni/bin"
 		  conf_dir = "$state/cni/net.d"
 		  max_conf_num = 1
 	TOML
-	cat >"$state/cni/net.d/10-ukrun.conflist" <<-JSON
-		{
-		  "cniVersion": "1.0.0",
-		  "name": "$cni_network",
-		  "plugins": [
-		    {
-		      "type": "bridge",
-		      "bridge": "$cni_bridge",
-		      "isGateway": true,
-		      "ipMasq": false,
-		      "ipam": {
-		        "type": "host-local",
-		        "ranges": [[{"subnet": "$cni_subnet"}]],
-		        "routes": [{"dst": "0.0.0.0/0"}],
-		        "dataDir": "$state/cni/ipam"
-		      }
-		    },
-		    {"type": "loopback"}
-		  ]
-		}
-	JSON
+	network_bin_dir "$state"
+	network_conflist "$state" "$cni_network"
 }
 
 # Waits (<= 20 s) until containerd answers on its socket.
@@ -139,8 +126,10 @@ up() {
 		exit 1
 	fi
 
+	network_parse "${UKRUN_NODE_NETWORK:-bridge}"
 	ip netns add "$netns"
 	ip -n "$netns" link set lo up
+	network_prepare_node "$netns"
 	write_configs "$ukrun_bin"
 
 	# nsenter, not `ip netns exec`: the latter remounts /sys and hides the
@@ -163,9 +152,10 @@ up() {
 			CONTAINERD_SOCKET "$socket" CONTAINERD_PID "$pid" \
 			CONTAINERD_LOG "$state/containerd.log" STATE_DIR "$state" \
 			UKRUN_BIN "$ukrun_bin" UKRUN_CONFIG "$state/ukrun.toml" \
-			CNI_BRIDGE "$cni_bridge" CNI_SUBNET "$cni_subnet"
+			POD_NETWORK "$(network_name)" CNI_SUBNET "$cni_subnet"
+		if [[ $net_kind == bridge ]]; then printf '%s=%q\n' CNI_BRIDGE "$cni_bridge"; fi
 	} >"$state/node.env"
-	log "up: netns $netns, containerd pid $pid on $socket, images:"
+	log "up: netns $netns, pod network $(network_name), containerd pid $pid on $socket, images:"
 	ctr_node -n k8s.io images ls -q | grep -v "^sha256:" >&2
 }
 

@@ -20,7 +20,8 @@ use crate::pod::{Pod, UKRUN_HANDLER};
 use crate::probes::{self, HttpProbe};
 use crate::{cri_log, images, wait};
 
-/// The cluster DNS: the CNI bridge's gateway, in the node netns.
+/// The cluster DNS: the node's own address in the node netns (the CNI
+/// bridge's gateway, or the Calico-style node's uplink stand-in).
 pub const CLUSTER_DNS: &str = "10.88.0.1";
 pub use crate::dns_server::{CLUSTER_ZONE, KUBERNETES};
 /// A hostAlias of the pods (kubelet writes it into the pod's hosts file),

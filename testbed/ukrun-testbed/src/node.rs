@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use crate::cri::Cri;
 use crate::netns::Netns;
 use crate::node_env::NodeEnv;
+use crate::pod_network::PodNetwork;
 use crate::{diagnostics, images, script, wait};
 
 /// Where nodes keep their state; each node gets a short sub-folder.
@@ -34,12 +35,19 @@ pub struct Node {
 
 impl Node {
     /// Builds the images (cached), starts a fresh node whose runtime handler
-    /// `ukrun` runs `ukrun_bin`, and waits until its CRI answers.
+    /// `ukrun` runs `ukrun_bin`, and waits until its CRI answers; pods get
+    /// the default network ([`PodNetwork::default`], the CNI bridge).
     ///
     /// Nodes of one process run one at a time: each guest is a qemu under
     /// TCG, and two cores booting several at once would make the bounded
     /// waits of the tests flaky.
     pub fn start(ukrun_bin: &Path) -> Result<Node> {
+        Node::start_on(ukrun_bin, PodNetwork::default())
+    }
+
+    /// Like [`Node::start`], with pods plugged in as `network` says: how a
+    /// test runs the same pod on each network shape a cluster may have.
+    pub fn start_on(ukrun_bin: &Path, network: PodNetwork) -> Result<Node> {
         check_prerequisites(ukrun_bin)?;
         let turn = one_at_a_time();
         let images = images::build().context("building the test-bed images")?;
@@ -49,13 +57,20 @@ impl Node {
         let ukrun_bin = ukrun_bin
             .canonicalize()
             .with_context(|| format!("resolving {}", ukrun_bin.display()))?;
-        script::run(
+        script::run_with_env(
             "node.sh",
             &[Path::new("up"), &dir, &ukrun_bin, &images.dir],
+            &[("UKRUN_NODE_NETWORK", network.to_string().as_ref())],
             &dir.join("node-up.log"),
         )
         .context("starting the node")?;
         let env = NodeEnv::load(&dir.join("node.env"))?;
+        if env.pod_network != network {
+            bail!(
+                "node.sh up built pod network {}, not {network}",
+                env.pod_network
+            );
+        }
         let cri = Cri::connect(&env.containerd_socket)?;
         wait::poll(
             "containerd's CRI",
@@ -81,7 +96,16 @@ impl Node {
     /// the scenario fails or panics, the node's logs are printed first
     /// (teardown deletes them).
     pub fn run(ukrun_bin: &Path, scenario: impl FnOnce(&Node) -> Result<()>) -> Result<()> {
-        let node = Node::start(ukrun_bin)?;
+        Node::run_on(ukrun_bin, PodNetwork::default(), scenario)
+    }
+
+    /// Like [`Node::run`], on a node whose pods get `network`.
+    pub fn run_on(
+        ukrun_bin: &Path,
+        network: PodNetwork,
+        scenario: impl FnOnce(&Node) -> Result<()>,
+    ) -> Result<()> {
+        let node = Node::start_on(ukrun_bin, network)?;
         let outcome = scenario(&node);
         if outcome.is_err() {
             diagnostics::print(node.state_dir());
@@ -104,6 +128,11 @@ impl Node {
     /// What `node.sh up` reported about the node.
     pub fn env(&self) -> &NodeEnv {
         &self.env
+    }
+
+    /// The shape the node's CNI gives pods.
+    pub fn pod_network(&self) -> PodNetwork {
+        self.env.pod_network
     }
 
     /// The node's state folder (containerd's root/state, logs, ukrun's root).

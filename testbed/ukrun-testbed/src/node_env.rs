@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::pod_network::PodNetwork;
+
 /// The node's coordinates as written by `node.sh up`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeEnv {
@@ -18,6 +20,8 @@ pub struct NodeEnv {
     /// containerd's process id (the one process of the node allowed to
     /// stay in the node netns after every pod is gone).
     pub containerd_pid: u32,
+    /// The shape the node's CNI gives pods.
+    pub pod_network: PodNetwork,
 }
 
 impl NodeEnv {
@@ -50,6 +54,7 @@ impl NodeEnv {
             containerd_pid: get("CONTAINERD_PID")?
                 .parse()
                 .context("CONTAINERD_PID is not a number")?,
+            pod_network: get("POD_NETWORK")?.parse()?,
         })
     }
 }
@@ -70,13 +75,14 @@ mod tests {
     fn parses_quoted_and_exported_lines() {
         let env = NodeEnv::parse(
             "# node\nexport NODE_NETNS=n1a\nNODE_NETNS_PATH='/run/netns/n1a'\n\
-             CONTAINERD_SOCKET=\"/tmp/n1a/c.sock\"\nCONTAINERD_PID=42\n",
+             CONTAINERD_SOCKET=\"/tmp/n1a/c.sock\"\nCONTAINERD_PID=42\nPOD_NETWORK=calico\n",
         )
         .unwrap();
         assert_eq!(env.netns, "n1a");
         assert_eq!(env.netns_path, PathBuf::from("/run/netns/n1a"));
         assert_eq!(env.containerd_socket, PathBuf::from("/tmp/n1a/c.sock"));
         assert_eq!(env.containerd_pid, 42);
+        assert_eq!(env.pod_network, PodNetwork::Calico);
     }
 
     #[test]

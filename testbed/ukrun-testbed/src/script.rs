@@ -20,8 +20,9 @@ pub fn run(relative: &str, args: &[&Path], log: &Path) -> Result<()> {
     run_with_env(relative, args, &[], log)
 }
 
-/// [`run`] with `env` added to the script's environment (the scripts'
-/// documented switches).
+/// Like [`run`], with the variables `env` set for the script (the
+/// scripts' documented switches, e.g. how `node.sh up` is told the pod
+/// network, whatever the caller's environment says).
 pub fn run_with_env(
     relative: &str,
     args: &[&Path],
