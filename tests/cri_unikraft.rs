@@ -23,6 +23,7 @@ use ukrun_testbed::leftovers::Footprint;
 use ukrun_testbed::nettest::{self, Nettest, BIG_SHA256};
 use ukrun_testbed::node::Node;
 use ukrun_testbed::pod::{Pod, UKRUN_HANDLER};
+use ukrun_testbed::pod_network::PodNetwork;
 use ukrun_testbed::unikraft::NETTEST_PORT;
 use ukrun_testbed::{cri_log, images};
 
@@ -318,4 +319,84 @@ fn stopping_a_unikraft_guest_does_not_wait_out_the_grace_period() -> Result<()> 
         eprintln!("StopContainer of a Unikraft guest: {took:?}");
         remove_and_check(node, pod, &id)
     })
+}
+
+/// The guest on pod network `network` in network `mode` (`routed` or
+/// `tc`): it answers at the pod IP with the pod's hostname, `/big` arrives
+/// whole from the node (through the pod interface's MTU), the cluster DNS
+/// reaches it (short names through the relay in routed mode, fully
+/// qualified ones as a boot argument in tc mode), and in routed mode the
+/// sidecar gets `/big` whole on 127.0.0.1 and the guest reaches the
+/// sidecar's loopback-only server; doctor fails nothing; teardown leaves
+/// nothing.
+fn serves_on(network: PodNetwork, mode: &str) -> Result<()> {
+    Node::run_on(ukrun(), network, |node| {
+        if !node.has_unikraft() {
+            return Ok(());
+        }
+        let name = format!("uk-{}-{mode}", network.to_string().replace(':', "-"));
+        let (pod, _dns) = dns_pod(node, &name, &[("ukrun.dev/network-mode", mode)])?;
+        let pod_ip = pod.ip()?;
+        let (hosts, _) = kubelet_hosts(node, &pod)?;
+        let routed = mode == "routed";
+        let guest = nettest::container().mount(&hosts, "/etc/hosts");
+        let guest = if routed {
+            guest.annotation("ukrun.dev/localhost-ports", &NETTEST_PORT.to_string())
+        } else {
+            guest
+        };
+        let pod = start_with_loopback_sidecar(node, pod, &guest)?;
+        nettest::wait_ready(&pod.pod.log_path(&guest))?;
+        let probe = Nettest::at(node.netns(), &pod_ip)?;
+        ensure!(probe.hostname()? == name, "the guest's hostname");
+        probe.big_arrives_whole()?;
+        let (asked, expected) = if routed {
+            (SERVICE_SHORT, KUBERNETES.1)
+        } else {
+            KUBERNETES
+        };
+        let got = probe.resolve(asked)?;
+        ensure!(
+            got == expected,
+            "{asked} resolved to {got} on {network} ({mode})"
+        );
+        if routed {
+            let big = from_sidecar(node, &pod, "/big", "sha256sum")?;
+            ensure!(
+                big.split_whitespace().next() == Some(BIG_SHA256),
+                "/big through 127.0.0.1 on {network}: {big}"
+            );
+            let reached = probe.connect(POD_LOOPBACK, SIDECAR_PORT)?;
+            ensure!(
+                reached.starts_with("OK HTTP/1."),
+                "the guest → the sidecar at {POD_LOOPBACK} on {network}: {reached}"
+            );
+        }
+        let (code, report) = doctor::report(ukrun(), node, &pod.guest)?;
+        ensure!(
+            code == 0,
+            "doctor on {network} ({mode}) exited {code}:\n{report:#}"
+        );
+        pod.remove_and_check()
+    })
+}
+
+#[test]
+fn serves_on_a_bridge_with_mtu_1450_routed() -> Result<()> {
+    serves_on(PodNetwork::Bridge { mtu: 1450 }, "routed")
+}
+
+#[test]
+fn serves_on_a_bridge_with_mtu_1450_tc() -> Result<()> {
+    serves_on(PodNetwork::Bridge { mtu: 1450 }, "tc")
+}
+
+#[test]
+fn serves_on_a_calico_style_pod_routed() -> Result<()> {
+    serves_on(PodNetwork::Calico, "routed")
+}
+
+#[test]
+fn serves_on_a_calico_style_pod_tc() -> Result<()> {
+    serves_on(PodNetwork::Calico, "tc")
 }
