@@ -107,3 +107,35 @@ fn a_one_megabyte_cmdline_is_refused_at_create_and_leaves_nothing() -> Result<()
     })?;
     stub.refused("annotation \"com.urunc.unikernel.cmdline\" is 1048576 bytes")
 }
+
+/// A Unikraft bundle made from the stub: no initrd, `binary` the stub
+/// kernel (not an ELF file), plus `extra` annotations.
+fn unikraft(stub: &Stub, extra: &[(&str, &str)]) -> Result<()> {
+    stub.bundle.edit(|c| {
+        let a = &mut c["annotations"];
+        a["com.urunc.unikernel.unikernelType"] = "unikraft".into();
+        a["com.urunc.unikernel.initrd"] = "".into();
+        for (key, value) in extra {
+            a[*key] = (*value).into();
+        }
+    })
+}
+
+#[test]
+fn a_unikraft_kernel_that_is_not_elf_is_refused_at_create_and_leaves_nothing() -> Result<()> {
+    let stub = Stub::new("notelf", OsStr::new("bundle"))?;
+    unikraft(&stub, &[])?;
+    stub.refused(
+        "kernel \"/boot/vmlinux\" (com.urunc.unikernel.binary) is not an ELF file, which a unikraft guest must be",
+    )
+}
+
+#[test]
+fn a_unikraft_version_that_is_not_a_version_is_refused_at_create_and_leaves_nothing() -> Result<()>
+{
+    let stub = Stub::new("version", OsStr::new("bundle"))?;
+    unikraft(&stub, &[("com.urunc.unikernel.unikernelVersion", "0.16.x")])?;
+    stub.refused(
+        "com.urunc.unikernel.unikernelVersion \"0.16.x\" is not a version (expected e.g. 0.16.1)",
+    )
+}

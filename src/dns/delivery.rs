@@ -3,7 +3,9 @@
 //! 1. files: resolv.conf, hosts and hostname byte for byte (Linux initrd);
 //! 2. boot arguments: nameservers in the guest's own syntax;
 //! 3. relay: a DNS relay on the pod-loopback address, for loopback-only
-//!    resolvers and for guests that cannot apply the search list.
+//!    resolvers, for guests that cannot apply the search list, and for
+//!    guests without the pod's hosts file when it names the pod or a
+//!    hostAlias.
 //!
 //! Never a made-up resolver: a pod without nameservers gives none.
 
@@ -17,6 +19,7 @@ use crate::net::plan::NetworkMode;
 
 use super::pod_dns::PodDns;
 use crate::limits::excerpt;
+use crate::spec::hosts::Hosts;
 
 /// Annotation choosing the delivery.
 pub const DNS_DELIVERY: &str = "ukrun.dev/dns-delivery";
@@ -75,6 +78,9 @@ pub struct DnsPlan {
     /// Why a better delivery was not possible, when one was wanted (logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// What `auto` chose the relay for (logged: "relay … for REASON").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Why the delivery cannot be what was asked.
@@ -148,11 +154,12 @@ impl Servers {
 
 /// The relay, which applies the pod's search list: the relay's address is
 /// all the guest is told, so the guest's resolver never sees that list.
-fn relay(guest: &GuestDnsFacts<'_>) -> DnsPlan {
+fn relay(guest: &GuestDnsFacts<'_>, reason: Option<String>) -> DnsPlan {
     DnsPlan {
         delivery: Delivery::Relay { apply_search: true },
         boot_nameservers: vec![guest.pod_loopback],
         fallback: None,
+        reason,
     }
 }
 
@@ -161,6 +168,7 @@ fn plan(delivery: Delivery, boot_nameservers: Vec<Ipv4Addr>) -> Result<DnsPlan, 
         delivery,
         boot_nameservers,
         fallback: None,
+        reason: None,
     })
 }
 
@@ -213,15 +221,26 @@ pub fn plan_dns(
         Choice::Relay if !takes_args => {
             unsupported("this guest kind takes no DNS boot argument to be pointed at the relay")
         }
-        Choice::Relay => Ok(relay(&guest)),
-        Choice::Auto => auto(&guest, servers),
+        Choice::Relay => Ok(relay(&guest, None)),
+        Choice::Auto => auto(
+            &guest,
+            servers,
+            pod.hosts.as_ref().and_then(Hosts::first_pod_name),
+        ),
     }
 }
 
 /// `auto`: the best fidelity the guest and the network mode allow. A
-/// nameserver the guest cannot reach directly (loopback or IPv6) and a
-/// search list survive only in files or through the relay.
-fn auto(guest: &GuestDnsFacts<'_>, servers: Servers) -> Result<DnsPlan, DeliveryError> {
+/// nameserver the guest cannot reach directly (loopback or IPv6), a search
+/// list, and the names of the pod's hosts file (`pod_name` is the first
+/// beyond the standard loopback ones: the pod's own name, a hostAlias)
+/// survive only in files or through the relay; no guest but a Linux one
+/// with files delivery has the pod's hosts file (lwIP has none at all).
+fn auto(
+    guest: &GuestDnsFacts<'_>,
+    servers: Servers,
+    pod_name: Option<&str>,
+) -> Result<DnsPlan, DeliveryError> {
     let routed = guest.mode == NetworkMode::Routed;
     if servers.all.is_empty() {
         return plan(
@@ -239,15 +258,29 @@ fn auto(guest: &GuestDnsFacts<'_>, servers: Servers) -> Result<DnsPlan, Delivery
         );
     }
     if servers.reachable.is_empty() {
-        return Ok(relay(guest));
+        let why = "the pod's nameservers, loopback or IPv6 addresses the guest cannot reach";
+        return Ok(relay(guest, Some(why.into())));
     }
     let files = files_refusal(guest);
     if files.is_none() {
         return plan(Delivery::Files, Vec::new());
     }
     let fallback = files.filter(|_| guest.linux_initrd);
-    let next = if routed && (servers.has_search || servers.some_unreachable()) {
-        Ok(relay(guest))
+    let mut needs = Vec::new();
+    if servers.has_search {
+        needs.push("the pod's search list, which the guest's resolver does not get".to_owned());
+    }
+    if servers.some_unreachable() {
+        needs.push("a nameserver the guest cannot reach directly (loopback or IPv6)".to_owned());
+    }
+    if let Some(name) = pod_name {
+        needs.push(format!(
+            "the pod's hosts file names {}, and the guest has no hosts file",
+            excerpt(name)
+        ));
+    }
+    let next = if routed && !needs.is_empty() {
+        Ok(relay(guest, Some(needs.join("; "))))
     } else {
         boot_args(guest, &servers)
     };
@@ -369,6 +402,105 @@ mod tests {
         let tc = decide(Choice::Auto, unikraft(NetworkMode::Tc), &pod(MIXED)).unwrap();
         assert_eq!(tc.delivery, Delivery::BootArgs, "tc mode has no relay");
         assert_eq!(tc.boot_nameservers, vec![Ipv4Addr::new(10, 96, 0, 10)]);
+    }
+
+    /// kubelet's hosts file for pod `web-0` (it always names the pod).
+    const KUBELET_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n10.88.0.5\tweb-0\n";
+
+    fn with_hosts(resolv: &str, hosts: &str) -> PodDns {
+        PodDns {
+            hosts: Some(crate::spec::hosts::Hosts::parse(hosts.as_bytes()).unwrap()),
+            ..pod(resolv)
+        }
+    }
+
+    #[test]
+    fn a_hosts_file_naming_the_pod_brings_the_relay_to_guests_without_one() {
+        let alias = format!("{KUBELET_HOSTS}10.1.2.3\tdb.remote\n");
+        for kind in [GuestKind::Unikraft, GuestKind::Mirage, GuestKind::Hermit] {
+            let p = decide(
+                Choice::Auto,
+                facts(kind, false, NetworkMode::Routed),
+                &with_hosts(PLAIN, &alias),
+            )
+            .unwrap();
+            assert_eq!(
+                p.delivery,
+                Delivery::Relay { apply_search: true },
+                "{kind:?}"
+            );
+            assert_eq!(p.boot_nameservers, vec![Ipv4Addr::new(169, 254, 1, 1)]);
+            assert_eq!(
+                p.reason.as_deref(),
+                Some("the pod's hosts file names \"web-0\", and the guest has no hosts file")
+            );
+        }
+        let linux = |initrd| facts(GuestKind::Linux, initrd, NetworkMode::Routed);
+        let no_initrd = decide(
+            Choice::Auto,
+            linux(false),
+            &with_hosts(PLAIN, KUBELET_HOSTS),
+        );
+        assert_eq!(
+            no_initrd.unwrap().delivery,
+            Delivery::Relay { apply_search: true },
+            "a Linux guest without the pod's files has no pod hosts file either"
+        );
+        let files = decide(Choice::Auto, linux(true), &with_hosts(PLAIN, KUBELET_HOSTS));
+        assert_eq!(
+            files.unwrap().delivery,
+            Delivery::Files,
+            "its own hosts file"
+        );
+    }
+
+    #[test]
+    fn standard_hosts_names_alone_and_tc_mode_keep_boot_arguments() {
+        let unikraft = |mode| facts(GuestKind::Unikraft, false, mode);
+        let standard = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+        let p = decide(
+            Choice::Auto,
+            unikraft(NetworkMode::Routed),
+            &with_hosts(PLAIN, standard),
+        )
+        .unwrap();
+        assert_eq!((p.delivery, p.reason), (Delivery::BootArgs, None));
+        let tc = decide(
+            Choice::Auto,
+            unikraft(NetworkMode::Tc),
+            &with_hosts(PLAIN, KUBELET_HOSTS),
+        )
+        .unwrap();
+        assert_eq!(
+            tc.delivery,
+            Delivery::BootArgs,
+            "tc mode has no relay: boot args, the hosts file's names unresolved"
+        );
+    }
+
+    #[test]
+    fn every_reason_for_the_relay_is_named() {
+        let p = decide(
+            Choice::Auto,
+            facts(GuestKind::Unikraft, false, NetworkMode::Routed),
+            &with_hosts(&format!("{CLUSTER}nameserver ::1\n"), KUBELET_HOSTS),
+        )
+        .unwrap();
+        assert_eq!(
+            p.reason.as_deref(),
+            Some(
+                "the pod's search list, which the guest's resolver does not get; \
+                 a nameserver the guest cannot reach directly (loopback or IPv6); \
+                 the pod's hosts file names \"web-0\", and the guest has no hosts file"
+            )
+        );
+        let explicit = decide(
+            Choice::Relay,
+            facts(GuestKind::Unikraft, false, NetworkMode::Routed),
+            &pod(PLAIN),
+        )
+        .unwrap();
+        assert_eq!(explicit.reason, None, "asked for, not chosen");
     }
 
     #[test]

@@ -180,6 +180,79 @@ mod tests {
         assert!(cmdline(&exact).unwrap().starts_with("netdev.ip="));
     }
 
+    /// The rendered line for `image_cmdline` split into ukrun's words (up to
+    /// and including the first `--`) and the rest, which must be exactly
+    /// the image's words.
+    fn split_at_first_separator(
+        image_cmdline: &str,
+        version: Option<&str>,
+    ) -> (Vec<String>, String) {
+        let net = bridge();
+        let env = ["A=1".to_owned()];
+        let boot = BootInput {
+            image_cmdline,
+            version,
+            env: &env,
+            initrd: true,
+            ..input(&net, NS1)
+        };
+        let line = cmdline(&boot).unwrap();
+        let words: Vec<&str> = line.split(' ').collect();
+        let stop = words.iter().position(|w| *w == "--").unwrap();
+        let own = words[..=stop].iter().map(|w| w.to_string()).collect();
+        (own, words[stop + 1..].join(" "))
+    }
+
+    /// Unikraft reads library parameters only up to the first `--`
+    /// (lib/uklibparam/parser.c stops at `PARSE_STOP`, lib/ukboot/boot.c
+    /// hands the rest to `main` as argv), and ukrun's own `--` always
+    /// comes before the image's words: an image's `cmdline` cannot add or
+    /// override a library parameter, it only reaches the application.
+    #[test]
+    fn image_words_that_look_like_library_parameters_stay_application_arguments() {
+        for image in [
+            "netdev.ip=1.2.3.4/8",
+            "netdev.ip=1.2.3.4/8:1.2.3.1:1.1.1.1 -- app",
+            "--",
+            "-- netdev.ip=1.2.3.4/8",
+            "env.vars=[ X=1 ]",
+            "vfs.fstab=[ 'fs0:/:9pfs:::' ]",
+            "vfs.rootfs=initrd netdev.ipv4_addr=1.2.3.4",
+            "help",
+            "' -- netdev.ip=1.2.3.4/8",
+        ] {
+            for version in [None, Some("0.16.1"), Some("0.15.0")] {
+                let (own, rest) = split_at_first_separator(image, version);
+                assert!(
+                    own[0].starts_with("netdev.ip=10.88.0.5/")
+                        || own[0] == "netdev.ipv4_addr=10.88.0.5",
+                    "{image:?} {version:?}: ukrun's network comes first: {own:?}"
+                );
+                assert_eq!(
+                    own.iter().filter(|w| *w == "--").count(),
+                    1,
+                    "{image:?} {version:?}: one `--` before the image's words"
+                );
+                assert_eq!(
+                    own,
+                    split_at_first_separator("", version).0,
+                    "{image:?} {version:?}: ukrun's words do not depend on the image's"
+                );
+                assert_eq!(
+                    rest, image,
+                    "{version:?}: the image's words follow, unchanged"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_version_renders_the_current_syntax() {
+        let net = bridge();
+        let line = cmdline(&input(&net, NS1)).unwrap();
+        assert!(line.starts_with("netdev.ip="), "{line}");
+    }
+
     #[test]
     fn unparsable_version_is_an_error() {
         let net = bridge();

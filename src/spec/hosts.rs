@@ -40,7 +40,33 @@ pub enum HostsError {
     NotText,
 }
 
+/// The names every hosts file kubelet writes carries besides the pod's own
+/// (kubelet's `managedHostsFileContent`, pkg/kubelet/kubelet_pods.go:
+/// `localhost`, `ip6-localhost`, `ip6-loopback`, `ip6-localnet`,
+/// `ip6-mcastprefix`, `ip6-allnodes`, `ip6-allrouters`), plus Debian's
+/// `ip6-allhosts`: a resolver needs no hosts file for these.
+const STANDARD_NAMES: [&str; 8] = [
+    "localhost",
+    "ip6-localhost",
+    "ip6-loopback",
+    "ip6-localnet",
+    "ip6-mcastprefix",
+    "ip6-allnodes",
+    "ip6-allrouters",
+    "ip6-allhosts",
+];
+
 impl Hosts {
+    /// The first name beyond the standard loopback and `ip6-` ones: the
+    /// pod's own name, a hostAlias. A guest without a hosts file resolves
+    /// such a name only through the relay, which answers from this file.
+    pub fn first_pod_name(&self) -> Option<&str> {
+        self.entries
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .find(|name| !STANDARD_NAMES.contains(name))
+    }
+
     /// Parses `address name [alias…]` lines; `#` starts a comment.
     pub fn parse(raw: &[u8]) -> Result<Self, HostsError> {
         let text = std::str::from_utf8(raw).map_err(|_| HostsError::NotText)?;
@@ -96,6 +122,22 @@ mod tests {
             ]
         );
         assert_eq!(h.entries[6].1, "10.1.2.3".parse::<IpAddr>().unwrap());
+        assert_eq!(h.first_pod_name(), Some("web-0"));
+    }
+
+    #[test]
+    fn only_the_standard_names_are_no_pod_name() {
+        let kubelet = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
+        assert_eq!(
+            Hosts::parse(kubelet.as_bytes()).unwrap().first_pod_name(),
+            None
+        );
+        let alias = format!("{kubelet}127.0.0.1\tcache.local\n");
+        assert_eq!(
+            Hosts::parse(alias.as_bytes()).unwrap().first_pod_name(),
+            Some("cache.local"),
+            "a hostAlias to a loopback address is still a name only the hosts file knows"
+        );
     }
 
     #[test]

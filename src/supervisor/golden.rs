@@ -101,6 +101,7 @@ pub(super) fn inputs(
             delivery: Delivery::BootArgs,
             boot_nameservers: nameservers.to_vec(),
             fallback: None,
+            reason: None,
         },
     }
 }

@@ -1,8 +1,10 @@
 //! Golden files of the pod's DNS in the guest's boot arguments, for every
 //! guest kind on its first monitor (a bridge pod; Linux also with an
 //! initrd): one and two IPv4 nameservers, one and two IPv6, IPv4 and IPv6
-//! mixed, each without and with the cluster search list, in network modes
-//! routed and tc, for delivery `auto`, `bootargs` and (routed) `relay`.
+//! mixed, each without and with the cluster search list, each without a
+//! hosts file and with kubelet's (the pod's own name and a hostAlias), in
+//! network modes routed and tc, for delivery `auto`, `bootargs` and
+//! (routed) `relay`.
 //! Each variant goes through the pod's resolv.conf parser and `plan_dns`,
 //! then `vmm_command`; the file shows the decision (or why the choice is
 //! refused) and the boot arguments alone. The files are
@@ -20,6 +22,7 @@ use crate::guest::fixtures::bridge;
 use crate::guest::GuestKind;
 use crate::names::Named;
 use crate::net::plan::{NetworkMode, Wiring};
+use crate::spec::hosts::Hosts;
 use crate::spec::resolv::ResolvConf;
 use crate::vmm::input::VmmCommand;
 use crate::vmm::Monitor;
@@ -36,6 +39,12 @@ const NAMESERVERS: [(&str, &[&str]); 5] = [
 /// What kubelet adds to a ClusterFirst pod's resolv.conf in namespace `default`.
 const CLUSTER_SEARCH: &str =
     "search default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n";
+
+/// kubelet's hosts file for pod `web-0` with one hostAlias.
+const KUBELET_HOSTS: &str = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n10.88.0.5\tweb-0\n\n# Entries added by HostAliases.\n10.1.2.3\tdb.remote\n";
+
+/// The hosts file variants: the label's suffix and the file, if any.
+const HOSTS: [(&str, Option<&str>); 2] = [("", None), (", kubelet hosts", Some(KUBELET_HOSTS))];
 
 /// The pod-loopback address the relay listens on.
 const POD_LOOPBACK: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
@@ -63,11 +72,11 @@ fn resolv_variants() -> Vec<(String, String)> {
     variants
 }
 
-/// The pod's DNS as the supervisor reads it, from resolv.conf text.
-fn pod_dns(text: &str) -> PodDns {
+/// The pod's DNS as the supervisor reads it, from resolv.conf and hosts text.
+fn pod_dns(text: &str, hosts: Option<&str>) -> PodDns {
     PodDns {
         resolv: Some(ResolvConf::parse(text.as_bytes()).expect("valid resolv.conf")),
-        hosts: None,
+        hosts: hosts.map(|h| Hosts::parse(h.as_bytes()).expect("valid hosts")),
         hostname: None,
     }
 }
@@ -130,8 +139,7 @@ fn render(kind: GuestKind, disk: Disk, mode: NetworkMode, pod: PodDns, plan: Dns
 }
 
 /// One variant: the decision, and the boot arguments when there are any.
-fn variant(kind: GuestKind, disk: Disk, mode: NetworkMode, choice: Choice, text: &str) -> String {
-    let pod = pod_dns(text);
+fn variant(kind: GuestKind, disk: Disk, mode: NetworkMode, choice: Choice, pod: PodDns) -> String {
     let facts = GuestDnsFacts {
         caps: &kind.caps(),
         linux_initrd: kind == GuestKind::Linux && matches!(disk, Disk::Initrd),
@@ -142,8 +150,13 @@ fn variant(kind: GuestKind, disk: Disk, mode: NetworkMode, choice: Choice, text:
     match plan_dns(choice, facts, &pod) {
         Err(e) => format!("refused: {e}\n"),
         Ok(plan) => {
+            let reason = plan
+                .reason
+                .as_ref()
+                .map(|r| format!(", for {r}"))
+                .unwrap_or_default();
             let decision = format!(
-                "decision: {:?}, boot nameservers {:?}\n",
+                "decision: {:?}, boot nameservers {:?}{reason}\n",
                 plan.delivery, plan.boot_nameservers
             );
             decision + &format!("boot args: {}\n", render(kind, disk, mode, pod, plan))
@@ -161,13 +174,16 @@ fn render_kind(kind: GuestKind) -> String {
     let mut out = format!("# {} on {}, bridge pod\n", kind.name(), monitor.name());
     for (disk, disk_label) in disks {
         for (label, text) in resolv_variants() {
-            for (mode, choices) in MODES {
-                for &choice in choices {
-                    out.push_str(&format!(
-                        "\n== {disk_label}, {label}, {mode:?}, {choice:?} ==\nresolv.conf: {}\n",
-                        text.trim_end().replace('\n', " | ")
-                    ));
-                    out.push_str(&variant(kind, disk, mode, choice, &text));
+            for (hosts_label, hosts) in HOSTS {
+                for (mode, choices) in MODES {
+                    for &choice in choices {
+                        out.push_str(&format!(
+                            "\n== {disk_label}, {label}{hosts_label}, {mode:?}, {choice:?} ==\nresolv.conf: {}\n",
+                            text.trim_end().replace('\n', " | ")
+                        ));
+                        let pod = pod_dns(&text, hosts);
+                        out.push_str(&variant(kind, disk, mode, choice, pod));
+                    }
                 }
             }
         }

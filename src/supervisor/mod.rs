@@ -298,8 +298,14 @@ fn start_services(
             .info(&format!("DNS: the guest gets no resolver: {reason}")),
         Delivery::Relay { apply_search } => {
             tasks.push(start_relay(inputs, *apply_search)?);
+            let reason = inputs
+                .dns
+                .reason
+                .as_ref()
+                .map(|r| format!(", for {r}"))
+                .unwrap_or_default();
             ctx.logger.info(&format!(
-                "DNS: relay on {}:53 for the guest (search list applied by the relay: {apply_search})",
+                "DNS: relay on {}:53 for the guest{reason} (search list applied by the relay: {apply_search})",
                 inputs.wiring.pod_loopback
             ));
         }

@@ -1,12 +1,13 @@
 //! DNS checks: the pod's files, the delivery the supervisor chose (and
 //! whether today's files would still choose it), what the guest's boot
-//! configuration carries, the search list, the pod's nameservers answering
+//! configuration carries, the search list, the names of the pod's hosts
+//! file (`dns_hosts`), the pod's nameservers answering
 //! from the pod netns, and the relay listening and answering probe queries
 //! (the first search domain's `kubernetes` name, the pod's hostname).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::Input;
+use super::{dns_hosts, Input};
 use crate::dns::delivery::{plan_dns, Choice, Delivery, DnsPlan, GuestDnsFacts};
 use crate::dns::initrd::initrd_data_bytes;
 use crate::dns::initrd::POD_INITRD;
@@ -40,7 +41,8 @@ pub fn checks(input: &Input<'_>, c: &ContainerFacts) -> Vec<Check> {
     checks.push(delivery(input, c, plan));
     checks.extend(guest_config(c, plan));
     if let Ok(pod) = &c.pod_dns {
-        checks.push(search(c, plan, pod));
+        checks.push(search(c, plan, pod, input.expect.mode));
+        checks.push(dns_hosts::check(plan, pod, input.expect.mode));
     }
     let relay = relay_address(plan);
     let upstreams = upstreams(input, relay);
@@ -262,13 +264,17 @@ fn describe(plan: &DnsPlan) -> String {
         Delivery::Files => "files: resolv.conf, hosts and hostname in the initrd".to_owned(),
         Delivery::BootArgs => format!("boot arguments: {}", servers()),
         Delivery::Relay { apply_search } => format!(
-            "relay at {}{}",
+            "relay at {}{}{}",
             servers(),
             if *apply_search {
                 ", which applies the search list"
             } else {
                 ""
-            }
+            },
+            plan.reason
+                .as_ref()
+                .map(|r| format!(", for {r}"))
+                .unwrap_or_default()
         ),
     }
 }
@@ -314,7 +320,19 @@ fn delivery(input: &Input<'_>, c: &ContainerFacts, plan: &DnsPlan) -> Check {
     let name = "dns.delivery";
     let found = describe(plan);
     let now = replanned(input, c);
-    if now.as_ref().is_some_and(|now| now != plan) {
+    // The reason is not compared: a plan recorded before ukrun gave one
+    // is the same decision.
+    let decision = |p: &DnsPlan| {
+        (
+            p.delivery.clone(),
+            p.boot_nameservers.clone(),
+            p.fallback.clone(),
+        )
+    };
+    if now
+        .as_ref()
+        .is_some_and(|now| decision(now) != decision(plan))
+    {
         return Check::new(
             name,
             Verdict::Warn,
@@ -407,7 +425,7 @@ fn guest_config(c: &ContainerFacts, plan: &DnsPlan) -> Option<Check> {
     ))
 }
 
-fn search(c: &ContainerFacts, plan: &DnsPlan, pod: &PodDns) -> Check {
+fn search(c: &ContainerFacts, plan: &DnsPlan, pod: &PodDns, mode: Option<NetworkMode>) -> Check {
     let name = "dns.search";
     let search: Vec<String> = pod
         .resolv
@@ -424,6 +442,9 @@ fn search(c: &ContainerFacts, plan: &DnsPlan, pod: &PodDns) -> Check {
         Delivery::Files => "applied by the guest from its resolv.conf",
         Delivery::BootArgs if guest_applies => {
             "the guest can apply one, but boot arguments carry no search list"
+        }
+        Delivery::BootArgs if mode == Some(NetworkMode::Tc) => {
+            "not applied: boot arguments carry no search list, and tc mode has no relay"
         }
         _ => "not applied: the guest gets no search list",
     };

@@ -3,6 +3,7 @@
 //! network, data path, localhost, DNS, reachability).
 
 pub mod dns;
+pub mod dns_hosts;
 pub mod localhost;
 pub mod nft;
 pub mod pod;
