@@ -265,7 +265,7 @@ fn print_summary(sides: &[Side], samples: &[Vec<Sample>]) {
     for (side, s) in sides.iter().zip(&answered) {
         println!("  {:<5} {}", side.name, s.brief());
     }
-    println!("  breakdown, medians since CreateContainer was sent (median / p90 / min):");
+    println!("  breakdown, since CreateContainer was sent (median / p90 / min):");
     for (side, kept) in sides.iter().zip(samples) {
         print_breakdown(side, kept);
     }
