@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use ukrun_testbed::bundle::Bundle;
 use ukrun_testbed::netns::checked_stdout;
 use ukrun_testbed::oci_runtime::{OciRuntime, WorkDir};
-use ukrun_testbed::stats::{self, ms, Summary};
+use ukrun_testbed::stats::{self, Summary};
 use ukrun_testbed::veth_pods::{tool, NamedNetns, VethPod};
 use ukrun_testbed::{bench, images, interrupt};
 
@@ -115,25 +115,10 @@ fn measure(rt: &OciRuntime, id: &str) -> Result<Duration> {
 /// Runs one warm-up and `iters` counted samples of each runtime, alternating
 /// between them; returns the counted samples, one vector per runtime.
 fn sample(sides: &[&OciRuntime], iters: usize, tag: &str) -> Result<Vec<Vec<Duration>>> {
-    let mut samples = vec![Vec::new(); sides.len()];
-    for round in 0..=iters {
-        for (rt, times) in sides.iter().zip(samples.iter_mut()) {
-            interrupt::check()?;
-            let id = format!("{tag}-{}-{round}", rt.name);
-            let elapsed =
-                measure(rt, &id).with_context(|| format!("{} create+start of {id}", rt.name))?;
-            if round > 0 {
-                times.push(elapsed);
-            }
-        }
-        let label = if round == 0 {
-            "warm-up".to_owned()
-        } else {
-            format!("{round}/{iters}")
-        };
-        eprintln!("create_start: {label} done");
-    }
-    Ok(samples)
+    bench::interleaved("create_start", sides, iters, |rt, round| {
+        let id = format!("{tag}-{}-{round}", rt.name);
+        measure(rt, &id).with_context(|| format!("{} create+start of {id}", rt.name))
+    })
 }
 
 /// Warns about what the runtimes left in the pods and state roots, and about
@@ -168,21 +153,15 @@ fn print_summary(sides: &[&OciRuntime], samples: &[Vec<Duration>]) {
     let n = samples[0].len();
     println!("create+start over {n} samples per side (interleaved, 1 warm-up each not counted):");
     for (rt, s) in sides.iter().zip(&stats) {
-        println!(
-            "  {:<5} median {}, p90 {}, min {}",
-            rt.name,
-            ms(s.median),
-            ms(s.p90),
-            ms(s.min)
-        );
+        println!("  {:<5} {}", rt.name, s.brief());
     }
     println!(
-        "create+start median: {} {}, {} {}, ratio {:.2}x",
-        sides[0].name,
-        ms(stats[0].median),
-        sides[1].name,
-        ms(stats[1].median),
-        stats[0].median.as_secs_f64() / stats[1].median.as_secs_f64()
+        "{}",
+        stats::ratio_line(
+            "create+start",
+            (sides[0].name, stats[0].median),
+            (sides[1].name, stats[1].median)
+        )
     );
 }
 

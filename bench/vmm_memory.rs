@@ -16,7 +16,7 @@ use anyhow::{ensure, Context, Result};
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::topology::Shape;
 use ukrun_testbed::unikraft::NETTEST_PORT;
-use ukrun_testbed::{bench, probes};
+use ukrun_testbed::{bench, probes, procs};
 
 /// Guest memory when the spec sets no limit (ukrun's default).
 const GUEST_MIB: u64 = 256;
@@ -67,12 +67,7 @@ fn measure(fx: &Fixture, name: &str, traffic: impl Fn(&Fixture) -> Result<()>) -
     fx.start("m1")?;
     traffic(fx)?;
     let vmm = fx.runtime.recorded_pid("m1", "vmm")?;
-    let status = std::fs::read_to_string(format!("/proc/{vmm}/status"))?;
-    let hwm_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("VmHWM")?;
+    let hwm_kib = procs::memory(u32::try_from(vmm)?)?.hwm_kib;
     let memory = |file: &str| -> Result<u64> {
         let path = format!("/sys/fs/cgroup/memory/{cgroup}/vmm/{file}");
         let text = std::fs::read_to_string(&path).with_context(|| path.clone())?;

@@ -19,7 +19,15 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<String> {
 /// Fetches `http://addr/path` and returns the body of a `200` answer byte
 /// for byte.
 pub fn get_bytes(addr: SocketAddr, path: &str) -> Result<Vec<u8>> {
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
+    get_bytes_within(addr, path, TIMEOUT)
+}
+
+/// Like [`get_bytes`], giving up on the connection after `connect`: for
+/// pollers that would rather try again at once than wait for the kernel's
+/// SYN retransmission (1 s) when the first SYN was dropped, as it is while
+/// a guest is not yet reading its tap.
+pub fn get_bytes_within(addr: SocketAddr, path: &str, connect: Duration) -> Result<Vec<u8>> {
+    let mut stream = TcpStream::connect_timeout(&addr, connect)
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::cri::ContainerSpec;
 use crate::{repo, script, unikraft};
 
 /// The pod sandbox ("pause") image that node.sh configures.
@@ -30,6 +31,15 @@ pub const UNIKRAFT_HELLOWORLD: &str = "localhost/ukrun/unikraft-helloworld:lates
 pub const UNIKRAFT_BARE: &str = "localhost/ukrun/unikraft-bare:latest";
 /// Where the Unikraft kernels are inside those images.
 pub const UNIKRAFT_NETTEST_PATH: &str = "/unikernel/nettest";
+
+/// A [`BUSYBOX`] container named `name` whose httpd serves `page` (one
+/// line, no single quotes) as `/` on every address of the pod, port `port`.
+pub fn busybox_httpd(name: &str, port: u16, page: &str) -> ContainerSpec {
+    let script = format!(
+        "mkdir -p /www && echo '{page}' >/www/index.html && exec httpd -f -p {port} -h /www"
+    );
+    ContainerSpec::new(name, BUSYBOX).command(&["sh", "-c", &script])
+}
 
 /// The images every node imports, and the Unikraft ones when their kernels
 /// are there (see [`unikraft::images`]).

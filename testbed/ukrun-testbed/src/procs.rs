@@ -1,5 +1,6 @@
 //! The machine's processes as `/proc` shows them: command line and network
-//! namespace, enough to find what a node left running.
+//! namespace, enough to find what a node left running; which container's
+//! cgroup they are in, and their resident memory.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -23,10 +24,61 @@ impl Process {
     /// Whether it is a VMM or a ukrun process (by its program name; the
     /// test bed's own binaries are not).
     pub fn is_runtime(&self) -> bool {
-        let program = self.cmdline.split(' ').next().unwrap_or("");
-        let name = program.rsplit('/').next().unwrap_or("");
+        let name = self.program();
         name == "ukrun" || name.starts_with("qemu-system")
     }
+
+    /// Its program's file name: the first word of its command line,
+    /// without folders.
+    pub fn program(&self) -> &str {
+        let program = self.cmdline.split(' ').next().unwrap_or("");
+        program.rsplit('/').next().unwrap_or("")
+    }
+}
+
+/// A process's resident memory, as `/proc/PID/status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now, in KiB.
+    pub rss_kib: u64,
+    /// `VmHWM`: the most it was ever resident, in KiB.
+    pub hwm_kib: u64,
+}
+
+/// The resident memory of process `pid`.
+pub fn memory(pid: u32) -> Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let status = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let field =
+        |name: &str| status_kib(&status, name).with_context(|| format!("{path} has no {name}"));
+    Ok(Memory {
+        rss_kib: field("VmRSS")?,
+        hwm_kib: field("VmHWM")?,
+    })
+}
+
+/// The processes whose program name starts with `program` (e.g.
+/// `qemu-system`) and whose cgroup path names container `id`: containerd
+/// names a container's cgroup by its id, and ukrun puts the VMM in a
+/// cgroup below the container's.
+pub fn in_container(id: &str, program: &str) -> Vec<Process> {
+    all()
+        .into_iter()
+        .filter(|p| p.program().starts_with(program) && cgroup_names(p.pid, id))
+        .collect()
+}
+
+/// Whether a cgroup path of process `pid` contains `id`.
+fn cgroup_names(pid: u32, id: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| text.contains(id))
+}
+
+/// The KiB figure of line `name:` of a `/proc/PID/status` text.
+fn status_kib(status: &str, name: &str) -> Option<u64> {
+    let value = status
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?;
+    value.split_whitespace().next()?.parse().ok()
 }
 
 impl std::fmt::Display for Process {
@@ -93,6 +145,16 @@ mod tests {
         assert!(process("/work/target/debug/ukrun --root /r create x").is_runtime());
         assert!(!process("/work/target/debug/ukrun-testbed demo").is_runtime());
         assert!(!process("containerd --config /x/ukrun/c.toml").is_runtime());
+    }
+
+    #[test]
+    fn reads_kib_figures_of_proc_status() {
+        let status = "Name:\tqemu\nVmHWM:\t   93312 kB\nVmRSS:\t   91000 kB\n";
+        assert_eq!(status_kib(status, "VmHWM"), Some(93312));
+        assert_eq!(status_kib(status, "VmRSS"), Some(91000));
+        assert_eq!(status_kib(status, "VmSwap"), None);
+        let mine = memory(std::process::id()).unwrap();
+        assert!(mine.rss_kib > 0 && mine.hwm_kib >= mine.rss_kib);
     }
 
     #[test]

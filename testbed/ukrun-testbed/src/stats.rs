@@ -55,6 +55,31 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// `median 12.3 ms, p90 15.0 ms, min 10.1 ms`.
+    pub fn brief(&self) -> String {
+        format!(
+            "median {}, p90 {}, min {}",
+            ms(self.median),
+            ms(self.p90),
+            ms(self.min)
+        )
+    }
+}
+
+/// `<what> median: A 12.3 ms, B 4.5 ms, ratio 2.73x`, from two sides' names
+/// and medians; the ratio is the first median over the second.
+pub fn ratio_line(what: &str, first: (&str, Duration), second: (&str, Duration)) -> String {
+    format!(
+        "{what} median: {} {}, {} {}, ratio {:.2}x",
+        first.0,
+        ms(first.1),
+        second.0,
+        ms(second.1),
+        first.1.as_secs_f64() / second.1.as_secs_f64()
+    )
+}
+
 /// The median of a non-empty sample of numbers (mean of the middle two for
 /// an even count).
 pub fn median(samples: &[f64]) -> f64 {
@@ -88,5 +113,13 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0]), 2.5);
         assert_eq!(ms(Duration::from_micros(12_340)), "12.3 ms");
+        assert_eq!(
+            Summary::of(&[ms_(2), ms_(4)]).brief(),
+            "median 3.0 ms, p90 4.0 ms, min 2.0 ms"
+        );
+        assert_eq!(
+            ratio_line("x", ("a", ms_(30)), ("b", ms_(20))),
+            "x median: a 30.0 ms, b 20.0 ms, ratio 1.50x"
+        );
     }
 }

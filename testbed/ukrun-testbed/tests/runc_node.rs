@@ -25,11 +25,7 @@ fn runc() -> Result<PathBuf> {
 
 /// A busybox container serving `hello` over HTTP on :8080.
 fn web_server() -> ContainerSpec {
-    ContainerSpec::new("web", images::BUSYBOX).command(&[
-        "sh",
-        "-c",
-        "mkdir -p /www && echo hello >/www/index.html && exec httpd -f -p 8080 -h /www",
-    ])
+    images::busybox_httpd("web", 8080, "hello")
 }
 
 #[test]
