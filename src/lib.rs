@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod delegate;
+pub mod deploy;
 pub mod dns;
 pub mod doctor;
 pub mod guest;
