@@ -5,6 +5,7 @@
 //! benchmarks and tests can drive its pure planning and its network
 //! plumbing directly.
 
+pub mod bounded_command;
 pub mod cli;
 pub mod config;
 pub mod delegate;

@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use ukrun::guest::boot::validate_env;
 use ukrun::guest::version::Version;
 use ukrun::spec::annotations::{self, decode_urunc_json};
+use ukrun::spec::guest_limits;
 use ukrun::spec::hosts::Hosts;
 use ukrun::spec::knobs::{self, from_annotations};
 use ukrun::spec::pod_files::validate_hostname;
@@ -56,6 +57,11 @@ fn refusals(value: &str) -> Vec<String> {
         from_values(&urunc, std::path::Path::new("/nonexistent"))
             .err()
             .map(|e| e.to_string()),
+        guest_limits::check(&serde_json::json!({
+            "mounts": [{"destination": value, "options": ["idmap"]}]
+        }))
+        .err()
+        .map(|e| e.to_string()),
     ]
     .into_iter()
     .flatten()

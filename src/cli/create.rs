@@ -24,6 +24,7 @@ pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<C
     let Some(unikernel) = bundle.unikernel().map_err(|e| e.to_string())? else {
         return Ok((Outcome::Delegate, None));
     };
+    bundle.check_guest_limits().map_err(|e| e.to_string())?;
     text_paths(&bundle)?;
     launch::check(&bundle, &unikernel, &g.config).map_err(|e| e.to_string())?;
     namespaces::network_path(&bundle.spec).map_err(|e| e.to_string())?;

@@ -225,7 +225,7 @@ pub fn run() -> ExitCode {
             keep,
         } => run::run(&global, &create, detach, keep),
         Command::Doctor(args) => doctor::doctor(&global, &args),
-        Command::Features => features::features(),
+        Command::Features => features::features(&global.config),
         Command::Ps { format, id, .. } => ps::ps(&global, &id, &format),
         Command::Exec { args } => exec::exec(&global, &args),
         Command::Supervise { id } => {

@@ -2,6 +2,7 @@
 //! unikernel (urunc's annotations or urunc.json) or a container for runc.
 
 pub mod annotations;
+pub mod guest_limits;
 pub mod hosts;
 pub mod knobs;
 pub mod pod_files;
@@ -43,6 +44,9 @@ pub enum BundleError {
     /// The unikernel request is invalid.
     #[error(transparent)]
     Unikernel(#[from] UnikernelError),
+    /// The bundle asks for what a guest cannot be given.
+    #[error(transparent)]
+    GuestLimit(#[from] guest_limits::GuestLimitError),
 }
 
 /// Whether a bundle whose config.json the strict parser refused still asks
@@ -90,6 +94,18 @@ impl Bundle {
             .as_ref()
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
+    }
+
+    /// Refuses a unikernel bundle that asks for what a guest cannot be
+    /// given (a user namespace, ID-mapped ids or mounts); reads config.json
+    /// again as JSON, for the fields oci-spec drops.
+    pub fn check_guest_limits(&self) -> Result<(), BundleError> {
+        let path = self.dir.join("config.json");
+        let document: serde_json::Value = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+            .map_err(|message| BundleError::Spec { path, message })?;
+        Ok(guest_limits::check(&document)?)
     }
 
     /// `Ok(None)` for a bundle runc should run; the validated request for a

@@ -4,15 +4,14 @@
 //! error that says what to install or configure.
 
 use std::fs::OpenOptions;
-use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::qemu::ResolvedAccel;
 use super::Monitor;
+use crate::bounded_command;
 use crate::names::Named;
 
 /// How long a monitor may take to print its version.
@@ -150,9 +149,11 @@ pub fn check_kvm(monitor: Monitor, device: &Path) -> Result<(), DetectError> {
 pub fn probe(monitor: Monitor, binary: &Path) -> Result<Detected, DetectError> {
     let flag = monitor.version_flag();
     let shown = binary.display().to_string();
-    let output = run_bounded(binary, flag).map_err(|reason| DetectError::Unusable {
-        binary: shown.clone(),
-        reason,
+    let output = bounded_command::output(binary, &[flag], PROBE_TIMEOUT).map_err(|reason| {
+        DetectError::Unusable {
+            binary: shown.clone(),
+            reason,
+        }
     })?;
     let version = parse_version(&output).ok_or_else(|| DetectError::NoVersion {
         binary: shown,
@@ -164,46 +165,6 @@ pub fn probe(monitor: Monitor, binary: &Path) -> Result<Detected, DetectError> {
         version,
         sandbox: monitor == Monitor::Qemu && output.lines().any(|l| l.starts_with("-sandbox ")),
     })
-}
-
-/// `binary flag`'s standard output, if it exits successfully in time.
-fn run_bounded(binary: &Path, flag: &str) -> Result<String, String> {
-    let mut child = Command::new(binary)
-        .arg(flag)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let mut stdout = child.stdout.take().ok_or("no stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
-    });
-    let deadline = Instant::now() + PROBE_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{flag} did not answer within {} s",
-                PROBE_TIMEOUT.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let text = reader
-        .join()
-        .map_err(|_| "reading its output failed".to_owned())?
-        .map_err(|e| e.to_string())?;
-    if status.success() {
-        Ok(text)
-    } else {
-        Err(format!("{flag} exited with {status}"))
-    }
 }
 
 /// The first `[v]N.N…` word of a version banner (`QEMU emulator version

@@ -51,6 +51,7 @@ pub mod script;
 pub mod sidecar;
 pub mod standin;
 pub mod stats;
+pub mod stub_guest;
 pub mod topology;
 pub mod unikraft;
 pub mod veth_pods;
