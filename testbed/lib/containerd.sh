@@ -20,7 +20,7 @@ containerd_select() {
 	case $1 in
 	1.6) containerd_dir= ;;
 	2.3)
-		containerd_unpack_2_3
+		containerd_unpack_2_3 || return
 		containerd_dir=$(realpath "$containerd_2_3_dir")
 		;;
 	*) echo "node: unknown UKRUN_CONTAINERD=$1 (1.6 or 2.3)" >&2; return 2 ;;
