@@ -7,6 +7,7 @@
 # Usage: [UKRUN_NODE_NETWORK=SHAPE] [UKRUN_CONTAINERD=1.6|2.3] \
 #          node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR
 #        node.sh down STATE_DIR
+#        [UKRUN_CONTAINERD=1.6|2.3] node.sh config STATE_DIR UKRUN_BIN
 # UKRUN_CONTAINERD picks the containerd (see lib/containerd.sh): 1.6, the
 # default, is Debian's on PATH; 2.3 is containerd 2.3.4 from ../shared,
 # whose folder `up` puts first in PATH (its ctr and runc shim with it).
@@ -34,7 +35,7 @@ container_annotations='"com.urunc.unikernel.*", "ukrun.dev/*"'
 pod_annotations='"ukrun.dev/*"'
 
 usage() {
-	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR" >&2
+	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR | node.sh config STATE_DIR UKRUN_BIN" >&2
 	exit 2
 }
 
@@ -57,13 +58,10 @@ ctr_node() {
 	timeout 60 ctr --address "$socket" "$@" 2> >(grep -vF 'support for cgroup v1 is deprecated' >&2)
 }
 
-# containerd 1.6's configuration (version 2) for ukrun binary $1.
-config_1_6() {
-	local ukrun_bin=$1 cri='plugins."io.containerd.grpc.v1.cri"'
+# The part of containerd's configuration every version spells alike: the
+# disabled plugins, its sockets and its opt folder.
+config_servers() {
 	cat <<-TOML
-		version = 2
-		root = "$state/root"
-		state = "$state/state"
 		disabled_plugins = [$disabled_snapshotters]
 
 		[grpc]
@@ -77,6 +75,38 @@ config_1_6() {
 
 		[plugins."io.containerd.internal.v1.opt"]
 		  path = "$state/opt"
+	TOML
+}
+
+# The CRI runtime handlers under table $1 (…containerd.runtimes): runc, the
+# default, and ukrun (binary $2) through the runc shim, each with its root
+# under the state folder; only ukrun gets the pod's and container's
+# annotations for guests.
+config_runtimes() {
+	local table=$1 ukrun_bin=$2
+	cat <<-TOML
+		[$table.runc]
+		  runtime_type = "io.containerd.runc.v2"
+		[$table.runc.options]
+		  Root = "$state/runc-root"
+		[$table.ukrun]
+		  runtime_type = "io.containerd.runc.v2"
+		  container_annotations = [$container_annotations]
+		  pod_annotations = [$pod_annotations]
+		[$table.ukrun.options]
+		  BinaryName = "$ukrun_bin"
+		  Root = "$state/ukrun-root"
+	TOML
+}
+
+# containerd 1.6's configuration (version 2) for ukrun binary $1.
+config_1_6() {
+	local ukrun_bin=$1 cri='plugins."io.containerd.grpc.v1.cri"'
+	cat <<-TOML
+		version = 2
+		root = "$state/root"
+		state = "$state/state"
+		$(config_servers)
 		[$cri]
 		  sandbox_image = "$sandbox_image"
 		  stream_server_address = "127.0.0.1"
@@ -86,17 +116,7 @@ config_1_6() {
 		[$cri.containerd]
 		  snapshotter = "overlayfs"
 		  default_runtime_name = "runc"
-		[$cri.containerd.runtimes.runc]
-		  runtime_type = "io.containerd.runc.v2"
-		[$cri.containerd.runtimes.runc.options]
-		  Root = "$state/runc-root"
-		[$cri.containerd.runtimes.ukrun]
-		  runtime_type = "io.containerd.runc.v2"
-		  container_annotations = [$container_annotations]
-		  pod_annotations = [$pod_annotations]
-		[$cri.containerd.runtimes.ukrun.options]
-		  BinaryName = "$ukrun_bin"
-		  Root = "$state/ukrun-root"
+		$(config_runtimes "$cri.containerd.runtimes" "$ukrun_bin")
 		[$cri.cni]
 		  bin_dir = "$state/cni/bin"
 		  conf_dir = "$state/cni/net.d"
@@ -114,19 +134,7 @@ config_2_3() {
 		root = "$state/root"
 		state = "$state/state"
 		imports = []
-		disabled_plugins = [$disabled_snapshotters]
-
-		[grpc]
-		  address = "$socket"
-		[ttrpc]
-		  address = "$socket.ttrpc"
-		[debug]
-		  address = "$state/debug.sock"
-		[metrics]
-		  address = ""
-
-		[plugins."io.containerd.internal.v1.opt"]
-		  path = "$state/opt"
+		$(config_servers)
 		[plugins."io.containerd.nri.v1.nri"]
 		  socket_path = "$state/nri.sock"
 		  plugin_path = "$state/nri/plugins"
@@ -143,17 +151,7 @@ config_2_3() {
 		  netns_mounts_under_state_dir = true
 		[$runtime.containerd]
 		  default_runtime_name = "runc"
-		[$runtime.containerd.runtimes.runc]
-		  runtime_type = "io.containerd.runc.v2"
-		[$runtime.containerd.runtimes.runc.options]
-		  Root = "$state/runc-root"
-		[$runtime.containerd.runtimes.ukrun]
-		  runtime_type = "io.containerd.runc.v2"
-		  container_annotations = [$container_annotations]
-		  pod_annotations = [$pod_annotations]
-		[$runtime.containerd.runtimes.ukrun.options]
-		  BinaryName = "$ukrun_bin"
-		  Root = "$state/ukrun-root"
+		$(config_runtimes "$runtime.containerd.runtimes" "$ukrun_bin")
 		[$runtime.cni]
 		  bin_dirs = ["$state/cni/bin"]
 		  conf_dir = "$state/cni/net.d"
@@ -370,8 +368,18 @@ down() {
 	log "down: $netns removed"
 }
 
+# Prints the containerd configuration `up` would write for STATE_DIR and
+# UKRUN_BIN (the containerd UKRUN_CONTAINERD picks), changing nothing.
+config() {
+	[[ $# -eq 2 ]] || usage
+	names "$1"
+	containerd_select "${UKRUN_CONTAINERD:-1.6}"
+	"config_${containerd_version/./_}" "$2"
+}
+
 case ${1:-} in
 up) shift && up "$@" ;;
+config) shift && config "$@" ;;
 down) shift && down "$@" ;;
 *) usage ;;
 esac
