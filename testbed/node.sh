@@ -27,12 +27,8 @@ source "$(dirname "$(readlink -f "$0")")/lib/node-network.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
 source "$(dirname "$(readlink -f "$0")")/lib/containerd.sh"
 
-# Settings both containerd configurations share.
-disabled_snapshotters='"io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"'
+# The pods' sandbox image (its key differs between configuration versions).
 sandbox_image=localhost/ukrun/pause:latest
-container_annotations='"com.urunc.unikernel.*", "ukrun.dev/*"'
-pod_annotations='"ukrun.dev/*"'
 
 usage() {
 	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR | node.sh config STATE_DIR UKRUN_BIN" >&2
@@ -62,7 +58,8 @@ ctr_node() {
 # disabled plugins, its sockets and its opt folder.
 config_servers() {
 	cat <<-TOML
-		disabled_plugins = [$disabled_snapshotters]
+		disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+		  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
 
 		[grpc]
 		  address = "$socket"
@@ -91,8 +88,8 @@ config_runtimes() {
 		  Root = "$state/runc-root"
 		[$table.ukrun]
 		  runtime_type = "io.containerd.runc.v2"
-		  container_annotations = [$container_annotations]
-		  pod_annotations = [$pod_annotations]
+		  container_annotations = ["com.urunc.unikernel.*", "ukrun.dev/*"]
+		  pod_annotations = ["ukrun.dev/*"]
 		[$table.ukrun.options]
 		  BinaryName = "$ukrun_bin"
 		  Root = "$state/ukrun-root"
