@@ -4,8 +4,13 @@
 # a network namespace of its own with no uplink, so pods and guests can reach
 # nothing outside the machine. Everything lives under STATE_DIR; `down`
 # removes every trace (processes, mounts, netns, state).
-# Usage: [UKRUN_NODE_NETWORK=SHAPE] node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR
+# Usage: [UKRUN_NODE_NETWORK=SHAPE] [UKRUN_CONTAINERD=1.6|2.3] \
+#          node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR
 #        node.sh down STATE_DIR
+#        [UKRUN_CONTAINERD=1.6|2.3] node.sh config STATE_DIR UKRUN_BIN
+# UKRUN_CONTAINERD picks the containerd (see lib/containerd.sh): 1.6, the
+# default, is Debian's on PATH; 2.3 is containerd 2.3.4 from ../shared,
+# whose folder `up` puts first in PATH (its ctr and runc shim with it).
 # UKRUN_NODE_NETWORK picks the pods' network shape (see
 # lib/node-network.sh): `bridge` (the default: CNI bridge, 10.88.0.0/24,
 # gateway 10.88.0.1, MTU 1500), `bridge:MTU` (the same with veths of MTU,
@@ -13,14 +18,20 @@
 # behind 169.254.1.1, proxy ARP and host routes, by testbed/cni/ukrun-calico;
 # the node owns 10.88.0.1). Pod IPs are in 10.88.0.0/24 in every shape.
 # `up` writes STATE_DIR/node.env (NODE_NETNS, NODE_NETNS_PATH,
-# CONTAINERD_SOCKET, CONTAINERD_PID, POD_NETWORK, ...) for tests to source.
+# CONTAINERD_SOCKET, CONTAINERD_PID, POD_NETWORK, CONTAINERD_VERSION,
+# CONTAINERD_SERVER_VERSION, ...) for tests to source.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib/node-network.sh
 source "$(dirname "$(readlink -f "$0")")/lib/node-network.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
+source "$(dirname "$(readlink -f "$0")")/lib/containerd.sh"
+
+# The pods' sandbox image (its key differs between configuration versions).
+sandbox_image=localhost/ukrun/pause:latest
 
 usage() {
-	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR" >&2
+	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR | node.sh config STATE_DIR UKRUN_BIN" >&2
 	exit 2
 }
 
@@ -37,17 +48,16 @@ names() {
 	socket=$state/containerd.sock
 }
 
-# ctr on this node's socket, bounded so a wedged containerd cannot hang us.
-ctr_node() { timeout 60 ctr --address "$socket" "$@"; }
+# ctr on this node's socket, bounded so a wedged containerd cannot hang us;
+# without the cgroup v1 deprecation warning 2.3.4's ctr prints every time.
+ctr_node() {
+	timeout 60 ctr --address "$socket" "$@" 2> >(grep -vF 'support for cgroup v1 is deprecated' >&2)
+}
 
-write_configs() {
-	local ukrun_bin=$1 cri='plugins."io.containerd.grpc.v1.cri"'
-	mkdir -p "$state"/{root,state,opt,tmp,runc-root,ukrun-root}
-	printf '[qemu]\naccel = "tcg"\n' >"$state/ukrun.toml"
-	cat >"$state/config.toml" <<-TOML
-		version = 2
-		root = "$state/root"
-		state = "$state/state"
+# The part of containerd's configuration every version spells alike: the
+# disabled plugins, its sockets and its opt folder.
+config_servers() {
+	cat <<-TOML
 		disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
 		  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
 
@@ -62,8 +72,40 @@ write_configs() {
 
 		[plugins."io.containerd.internal.v1.opt"]
 		  path = "$state/opt"
+	TOML
+}
+
+# The CRI runtime handlers under table $1 (…containerd.runtimes): runc, the
+# default, and ukrun (binary $2) through the runc shim, each with its root
+# under the state folder; only ukrun gets the pod's and container's
+# annotations for guests.
+config_runtimes() {
+	local table=$1 ukrun_bin=$2
+	cat <<-TOML
+		[$table.runc]
+		  runtime_type = "io.containerd.runc.v2"
+		[$table.runc.options]
+		  Root = "$state/runc-root"
+		[$table.ukrun]
+		  runtime_type = "io.containerd.runc.v2"
+		  container_annotations = ["com.urunc.unikernel.*", "ukrun.dev/*"]
+		  pod_annotations = ["ukrun.dev/*"]
+		[$table.ukrun.options]
+		  BinaryName = "$ukrun_bin"
+		  Root = "$state/ukrun-root"
+	TOML
+}
+
+# containerd 1.6's configuration (version 2) for ukrun binary $1.
+config_1_6() {
+	local ukrun_bin=$1 cri='plugins."io.containerd.grpc.v1.cri"'
+	cat <<-TOML
+		version = 2
+		root = "$state/root"
+		state = "$state/state"
+		$(config_servers)
 		[$cri]
-		  sandbox_image = "localhost/ukrun/pause:latest"
+		  sandbox_image = "$sandbox_image"
 		  stream_server_address = "127.0.0.1"
 		  stream_server_port = "0"
 		  restrict_oom_score_adj = true
@@ -71,22 +113,56 @@ write_configs() {
 		[$cri.containerd]
 		  snapshotter = "overlayfs"
 		  default_runtime_name = "runc"
-		[$cri.containerd.runtimes.runc]
-		  runtime_type = "io.containerd.runc.v2"
-		[$cri.containerd.runtimes.runc.options]
-		  Root = "$state/runc-root"
-		[$cri.containerd.runtimes.ukrun]
-		  runtime_type = "io.containerd.runc.v2"
-		  container_annotations = ["com.urunc.unikernel.*", "ukrun.dev/*"]
-		  pod_annotations = ["ukrun.dev/*"]
-		[$cri.containerd.runtimes.ukrun.options]
-		  BinaryName = "$ukrun_bin"
-		  Root = "$state/ukrun-root"
+		$(config_runtimes "$cri.containerd.runtimes" "$ukrun_bin")
 		[$cri.cni]
 		  bin_dir = "$state/cni/bin"
 		  conf_dir = "$state/cni/net.d"
 		  max_conf_num = 1
 	TOML
+}
+
+# containerd 2.3's configuration (version 3) for ukrun binary $1: the
+# settings of config_1_6 in 2.x's plugins, no drop-in imports, and NRI's
+# socket and plugin folders under the state folder instead of /var/run/nri.
+config_2_3() {
+	local ukrun_bin=$1 runtime='plugins."io.containerd.cri.v1.runtime"'
+	cat <<-TOML
+		version = 3
+		root = "$state/root"
+		state = "$state/state"
+		imports = []
+		$(config_servers)
+		[plugins."io.containerd.nri.v1.nri"]
+		  socket_path = "$state/nri.sock"
+		  plugin_path = "$state/nri/plugins"
+		  plugin_config_path = "$state/nri/conf.d"
+		[plugins."io.containerd.grpc.v1.cri"]
+		  stream_server_address = "127.0.0.1"
+		  stream_server_port = "0"
+		[plugins."io.containerd.cri.v1.images"]
+		  snapshotter = "overlayfs"
+		[plugins."io.containerd.cri.v1.images".pinned_images]
+		  sandbox = "$sandbox_image"
+		[$runtime]
+		  restrict_oom_score_adj = true
+		  netns_mounts_under_state_dir = true
+		[$runtime.containerd]
+		  default_runtime_name = "runc"
+		$(config_runtimes "$runtime.containerd.runtimes" "$ukrun_bin")
+		[$runtime.cni]
+		  bin_dirs = ["$state/cni/bin"]
+		  conf_dir = "$state/cni/net.d"
+		  max_conf_num = 1
+	TOML
+}
+
+# Writes containerd's configuration for containerd_version, ukrun's, and
+# the CNI plugins and network list.
+write_configs() {
+	local ukrun_bin=$1
+	mkdir -p "$state"/{root,state,opt,tmp,runc-root,ukrun-root}
+	printf '[qemu]\naccel = "tcg"\n' >"$state/ukrun.toml"
+	"config_${containerd_version/./_}" "$ukrun_bin" >"$state/config.toml"
 	network_bin_dir "$state"
 	network_conflist "$state" "$cni_network"
 }
@@ -127,6 +203,8 @@ up() {
 	fi
 
 	network_parse "${UKRUN_NODE_NETWORK:-bridge}"
+	containerd_select "${UKRUN_CONTAINERD:-1.6}"
+	[[ -z $containerd_dir ]] || export PATH=$containerd_dir:$PATH
 	ip netns add "$netns"
 	ip -n "$netns" link set lo up
 	network_prepare_node "$netns"
@@ -152,10 +230,12 @@ up() {
 			CONTAINERD_SOCKET "$socket" CONTAINERD_PID "$pid" \
 			CONTAINERD_LOG "$state/containerd.log" STATE_DIR "$state" \
 			UKRUN_BIN "$ukrun_bin" UKRUN_CONFIG "$state/ukrun.toml" \
-			POD_NETWORK "$(network_name)" CNI_SUBNET "$cni_subnet"
+			POD_NETWORK "$(network_name)" CNI_SUBNET "$cni_subnet" \
+			CONTAINERD_VERSION "$containerd_version" CONTAINERD_BIN "$(command -v containerd)" \
+			CONTAINERD_SERVER_VERSION "$(containerd_server_version)"
 		if [[ $net_kind == bridge ]]; then printf '%s=%q\n' CNI_BRIDGE "$cni_bridge"; fi
 	} >"$state/node.env"
-	log "up: netns $netns, pod network $(network_name), containerd pid $pid on $socket, images:"
+	log "up: netns $netns, pod network $(network_name), containerd $(containerd_server_version) ($(command -v containerd)) pid $pid on $socket, images:"
 	ctr_node -n k8s.io images ls -q | grep -v "^sha256:" >&2
 }
 
@@ -214,10 +294,13 @@ kill_node() {
 	log "warning: processes survived: ${pids[*]}"
 }
 
+# The value of KEY $1 in STATE_DIR/node.env (empty when missing).
+node_env_value() { sed -n "s/^$1=//p" "$state/node.env"; }
+
 stop_containerd() {
 	local pid
 	[[ -f $state/node.env ]] || return 0
-	pid=$(sed -n 's/^CONTAINERD_PID=//p' "$state/node.env")
+	pid=$(node_env_value CONTAINERD_PID)
 	[[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$state/config.toml" || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 50); do
@@ -250,11 +333,14 @@ unmount_all() {
 down() {
 	[[ $# -eq 1 ]] || usage
 	names "$1"
-	local ukrun_comm=ukrun dir addr cg id
+	local ukrun_comm=ukrun dir addr cg id bin
 	if [[ -f $state/node.env ]]; then
-		ukrun_comm=$(sed -n 's/^UKRUN_BIN=//p' "$state/node.env")
+		ukrun_comm=$(node_env_value UKRUN_BIN)
 		ukrun_comm=$(basename "${ukrun_comm:-ukrun}")
 		ukrun_comm=${ukrun_comm:0:15}
+		# The node's own ctr (containerd 2.3.4's when it ran that one).
+		bin=$(node_env_value CONTAINERD_BIN)
+		[[ -z $bin ]] || PATH=$(dirname "$bin"):$PATH
 	fi
 	delete_tasks
 	stop_containerd
@@ -279,8 +365,18 @@ down() {
 	log "down: $netns removed"
 }
 
+# Prints the containerd configuration `up` would write for STATE_DIR and
+# UKRUN_BIN (the containerd UKRUN_CONTAINERD picks), changing nothing.
+config() {
+	[[ $# -eq 2 ]] || usage
+	names "$1"
+	containerd_select "${UKRUN_CONTAINERD:-1.6}"
+	"config_${containerd_version/./_}" "$2"
+}
+
 case ${1:-} in
 up) shift && up "$@" ;;
+config) shift && config "$@" ;;
 down) shift && down "$@" ;;
 *) usage ;;
 esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check ukrun has, as CI does: installs what it needs, then
 # formatting, lints, unit tests and the root/qemu/containerd end-to-end
-# tests (none are skipped; they need root). Run from anywhere, as root.
+# tests (none are skipped; they need root), the containerd node's on
+# containerd 1.6 and again on 2.3.4. Run from anywhere, as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,14 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # Guest boots under qemu TCG are CPU-bound: two at a time on two cores.
-cargo test --workspace --no-fail-fast -- --test-threads=2
+# The node runs Debian's containerd 1.6 (UKRUN_CONTAINERD unset).
+status=0
+cargo test --workspace --no-fail-fast -- --test-threads=2 || status=1
+
+# The test targets that start a containerd node (Node::run/Node::start),
+# again on containerd 2.3.4 (../shared/containerd-2.3.4); the test
+# node_tests_listed keeps this list complete.
+node_tests=(cri_pod cri_network cri_unikraft cri_stop cri_pod_network runc_node)
+UKRUN_CONTAINERD=2.3 cargo test --workspace --no-fail-fast "${node_tests[@]/#/--test=}" \
+	-- --test-threads=2 || status=1
+exit "$status"

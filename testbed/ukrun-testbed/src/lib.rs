@@ -8,6 +8,8 @@
 //!
 //! - `cargo test --test cri_pod` (repo root): ukrun's end-to-end tests.
 //! - `cargo test -p ukrun-testbed`: the test bed itself, with plain runc.
+//! - `UKRUN_CONTAINERD=2.3` before any of them: the node runs containerd
+//!   2.3.4 instead of Debian's 1.6 ([`containerd_version`]).
 //! - `cargo run -p ukrun-testbed -- demo --ukrun target/debug/ukrun`: one
 //!   guest pod end to end (pod DNS and localhost both ways included, see
 //!   [`cluster_pod`]), one PASS/FAIL line per check.
@@ -17,6 +19,7 @@ pub mod blob_server;
 pub mod bundle;
 pub mod cluster_pod;
 pub mod cni;
+pub mod containerd_version;
 pub mod crash_kernel;
 pub mod cri;
 pub mod cri_log;

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::containerd_version::{self, Containerd};
 use crate::cri::Cri;
 use crate::netns::Netns;
 use crate::node_env::NodeEnv;
 use crate::pod_network::PodNetwork;
-use crate::{diagnostics, images, script, wait};
+use crate::{diagnostics, images, procs, script, wait};
 
 /// Where nodes keep their state; each node gets a short sub-folder.
 const STATE_BASE: &str = "/run/ukrun-testbed";
@@ -36,7 +37,10 @@ pub struct Node {
 impl Node {
     /// Builds the images (cached), starts a fresh node whose runtime handler
     /// `ukrun` runs `ukrun_bin`, and waits until its CRI answers; pods get
-    /// the default network ([`PodNetwork::default`], the CNI bridge).
+    /// the default network ([`PodNetwork::default`], the CNI bridge). The
+    /// node runs the containerd `UKRUN_CONTAINERD` picks
+    /// ([`Containerd::from_env`]); it fails to start when the running
+    /// server reports another version.
     ///
     /// Nodes of one process run one at a time: each guest is a qemu under
     /// TCG, and two cores booting several at once would make the bounded
@@ -57,20 +61,19 @@ impl Node {
         let ukrun_bin = ukrun_bin
             .canonicalize()
             .with_context(|| format!("resolving {}", ukrun_bin.display()))?;
+        let containerd = Containerd::from_env()?;
         script::run_with_env(
             "node.sh",
             &[Path::new("up"), &dir, &ukrun_bin, &images.dir],
-            &[("UKRUN_NODE_NETWORK", network.to_string().as_ref())],
+            &[
+                ("UKRUN_NODE_NETWORK", network.to_string().as_ref()),
+                (containerd_version::ENV, containerd.to_string().as_ref()),
+            ],
             &dir.join("node-up.log"),
         )
         .context("starting the node")?;
         let env = NodeEnv::load(&dir.join("node.env"))?;
-        if env.pod_network != network {
-            bail!(
-                "node.sh up built pod network {}, not {network}",
-                env.pod_network
-            );
-        }
+        check_env(&env, network, containerd)?;
         let cri = Cri::connect(&env.containerd_socket)?;
         wait::poll(
             "containerd's CRI",
@@ -133,6 +136,23 @@ impl Node {
     /// The shape the node's CNI gives pods.
     pub fn pod_network(&self) -> PodNetwork {
         self.env.pod_network
+    }
+
+    /// The containerd the node runs (checked against the version the
+    /// running server reports when the node started).
+    pub fn containerd(&self) -> Containerd {
+        self.env.containerd
+    }
+
+    /// The programs of the node's running runc shims, as
+    /// `/proc/PID/exe` names them: which shim containerd really started.
+    pub fn shim_binaries(&self) -> Vec<PathBuf> {
+        let socket = self.env.containerd_socket.to_string_lossy().into_owned();
+        procs::all()
+            .into_iter()
+            .filter(|p| p.program().starts_with("containerd-shim") && p.cmdline.contains(&socket))
+            .filter_map(|p| std::fs::read_link(format!("/proc/{}/exe", p.pid)).ok())
+            .collect()
     }
 
     /// The node's state folder (containerd's root/state, logs, ukrun's root).
@@ -262,6 +282,25 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Fails unless `node.sh up` built the pod network and ran the
+/// containerd it was asked for (the server's own version decides).
+fn check_env(env: &NodeEnv, network: PodNetwork, containerd: Containerd) -> Result<()> {
+    if env.pod_network != network {
+        bail!(
+            "node.sh up built pod network {}, not {network}",
+            env.pod_network
+        );
+    }
+    if env.containerd != containerd || !containerd.runs(&env.containerd_server_version) {
+        bail!(
+            "node.sh up started containerd {} (server version {:?}), not {containerd}",
+            env.containerd,
+            env.containerd_server_version
+        );
+    }
+    Ok(())
+}
+
 /// Fails with a clear message when the node cannot possibly start.
 fn check_prerequisites(ukrun_bin: &Path) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
@@ -276,6 +315,29 @@ fn check_prerequisites(ukrun_bin: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env(containerd: Containerd, server_version: &str) -> NodeEnv {
+        NodeEnv {
+            netns: "n".into(),
+            netns_path: "/run/netns/n".into(),
+            containerd_socket: "/run/n/containerd.sock".into(),
+            containerd_pid: 1,
+            pod_network: PodNetwork::default(),
+            containerd,
+            containerd_server_version: server_version.into(),
+        }
+    }
+
+    #[test]
+    fn refuses_another_containerd_than_asked() {
+        let net = PodNetwork::default();
+        check_env(&env(Containerd::V2_3, "v2.3.4"), net, Containerd::V2_3).unwrap();
+        check_env(&env(Containerd::V1_6, "1.6.20~ds1"), net, Containerd::V1_6).unwrap();
+        // Asked for 2.3, but Debian's 1.6 answered (e.g. a PATH mix-up).
+        let err = check_env(&env(Containerd::V2_3, "1.6.20~ds1"), net, Containerd::V2_3);
+        assert!(format!("{:#}", err.unwrap_err()).contains("1.6.20~ds1"));
+        assert!(check_env(&env(Containerd::V1_6, "1.6.20~ds1"), net, Containerd::V2_3).is_err());
+    }
 
     #[test]
     fn names_fit_eight_characters() {

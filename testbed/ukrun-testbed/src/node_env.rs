@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::containerd_version::Containerd;
 use crate::pod_network::PodNetwork;
 
 /// The node's coordinates as written by `node.sh up`.
@@ -22,6 +23,11 @@ pub struct NodeEnv {
     pub containerd_pid: u32,
     /// The shape the node's CNI gives pods.
     pub pod_network: PodNetwork,
+    /// The containerd `node.sh up` was asked to run.
+    pub containerd: Containerd,
+    /// The version the running containerd reported (`ctr version`'s
+    /// server version, e.g. `v2.3.4`).
+    pub containerd_server_version: String,
 }
 
 impl NodeEnv {
@@ -55,6 +61,8 @@ impl NodeEnv {
                 .parse()
                 .context("CONTAINERD_PID is not a number")?,
             pod_network: get("POD_NETWORK")?.parse()?,
+            containerd: get("CONTAINERD_VERSION")?.parse()?,
+            containerd_server_version: get("CONTAINERD_SERVER_VERSION")?.to_string(),
         })
     }
 }
@@ -75,7 +83,8 @@ mod tests {
     fn parses_quoted_and_exported_lines() {
         let env = NodeEnv::parse(
             "# node\nexport NODE_NETNS=n1a\nNODE_NETNS_PATH='/run/netns/n1a'\n\
-             CONTAINERD_SOCKET=\"/tmp/n1a/c.sock\"\nCONTAINERD_PID=42\nPOD_NETWORK=calico\n",
+             CONTAINERD_SOCKET=\"/tmp/n1a/c.sock\"\nCONTAINERD_PID=42\nPOD_NETWORK=calico\n\
+             CONTAINERD_VERSION=2.3\nCONTAINERD_SERVER_VERSION=v2.3.4\n",
         )
         .unwrap();
         assert_eq!(env.netns, "n1a");
@@ -83,6 +92,8 @@ mod tests {
         assert_eq!(env.containerd_socket, PathBuf::from("/tmp/n1a/c.sock"));
         assert_eq!(env.containerd_pid, 42);
         assert_eq!(env.pod_network, PodNetwork::Calico);
+        assert_eq!(env.containerd, Containerd::V2_3);
+        assert_eq!(env.containerd_server_version, "v2.3.4");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The test bed on its own, without ukrun: a node whose `ukrun` handler is
 //! plain runc. When this fails, the end-to-end tests of ukrun cannot be
-//! trusted either; when it passes, their failures are ukrun's.
+//! trusted either; when it passes, their failures are ukrun's. Its pods
+//! run under the runc shim of the containerd `UKRUN_CONTAINERD` picks.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,14 @@ fn node_runs_runc_pods_and_cleans_up() -> Result<()> {
         footprint.add_pod(&pod)?;
         let web = pod.start(&web_server())?;
         footprint.add_container(&web);
+        let shim = node.containerd().shim()?;
+        let shims = node.shim_binaries();
+        ensure!(
+            !shims.is_empty() && shims.iter().all(|exe| *exe == shim),
+            "containerd {} runs shims {shims:?}, not {}",
+            node.containerd(),
+            shim.display()
+        );
         // The leftover check must see a running pod, or it proves nothing.
         ensure!(!footprint.processes().is_empty(), "processes unseen");
         let in_ukrun_root = handler == UKRUN_HANDLER;
