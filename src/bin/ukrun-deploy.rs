@@ -12,7 +12,10 @@ use ukrun::deploy::containerd_config::Layout;
 use ukrun::deploy::install::{self, Changed, HostPaths};
 
 #[derive(Parser)]
-#[command(name = "ukrun-deploy", about = "Install ukrun on a containerd node, or take it off")]
+#[command(
+    name = "ukrun-deploy",
+    about = "Install ukrun on a containerd node, or take it off"
+)]
 struct Cli {
     #[command(subcommand)]
     action: Action,
@@ -57,7 +60,11 @@ struct Node {
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     host_exec: String,
     /// The command that restarts containerd (after `--host-exec`).
-    #[arg(long, default_value = "systemctl restart containerd", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "systemctl restart containerd",
+        allow_hyphen_values = true
+    )]
     restart: String,
     /// containerd's `--version` line, instead of asking `containerd`.
     #[arg(long)]
@@ -76,7 +83,10 @@ impl Node {
 
     /// `words` run on the host: after `--host-exec`'s words.
     fn host_command(&self, words: &str) -> Result<Command> {
-        let mut all = self.host_exec.split_whitespace().chain(words.split_whitespace());
+        let mut all = self
+            .host_exec
+            .split_whitespace()
+            .chain(words.split_whitespace());
         let program = all.next().context("an empty command")?;
         let mut command = Command::new(program);
         command.args(all);
@@ -117,7 +127,10 @@ fn run(cli: Cli) -> Result<()> {
             node,
         } => {
             let layout = node.layout()?;
-            (node, install::install(&node.paths(), ukrun, handler, layout)?)
+            (
+                node,
+                install::install(&node.paths(), ukrun, handler, layout)?,
+            )
         }
         Action::Uninstall { node } => {
             let (changed, note) = install::uninstall(&node.paths())?;

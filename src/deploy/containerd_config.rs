@@ -117,7 +117,11 @@ fn table_at<'a>(root: &'a mut Table, keys: &[&str]) -> Result<&'a mut Table, Con
 /// runtime binary, and ukrun hands sidecars to runc with it).
 fn runc_uses_systemd(doc: &DocumentMut, layout: Layout) -> bool {
     let mut item = doc.as_item();
-    for key in layout.runtimes().iter().chain(&["runc", "options", "SystemdCgroup"]) {
+    for key in layout
+        .runtimes()
+        .iter()
+        .chain(&["runc", "options", "SystemdCgroup"])
+    {
         match item.get(key) {
             Some(next) => item = next,
             None => return false,
@@ -240,7 +244,10 @@ mod tests {
         let doc: toml::Value = toml::from_str(&out).unwrap();
         let h = &doc["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["ukrun"];
         assert_eq!(h["runtime_type"].as_str(), Some("io.containerd.runc.v2"));
-        assert_eq!(h["options"]["BinaryName"].as_str(), Some("/opt/ukrun/bin/ukrun"));
+        assert_eq!(
+            h["options"]["BinaryName"].as_str(),
+            Some("/opt/ukrun/bin/ukrun")
+        );
         assert!(h["options"].get("SystemdCgroup").is_none());
         assert_eq!(
             doc["plugins"]["io.containerd.grpc.v1.cri"]["cni"]["bin_dir"].as_str(),
@@ -259,10 +266,13 @@ mod tests {
         let main = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n";
         let out = with_handler(main, Layout::V2, &ukrun()).unwrap();
         let doc: toml::Value = toml::from_str(&out).unwrap();
-        let options = &doc["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["ukrun"]["options"];
+        let options = &doc["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]
+            ["ukrun"]["options"];
         assert_eq!(options["SystemdCgroup"].as_bool(), Some(true));
         let v3 = main.replace("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime");
-        assert!(drop_in(&v3, &ukrun()).unwrap().contains("SystemdCgroup = true"));
+        assert!(drop_in(&v3, &ukrun())
+            .unwrap()
+            .contains("SystemdCgroup = true"));
     }
 
     #[test]

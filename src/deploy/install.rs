@@ -207,7 +207,11 @@ pub fn uninstall(paths: &HostPaths) -> Result<(Changed, Option<String>)> {
                 .with_context(|| format!("removing {}", config_path.display()))?,
         }
     } else if let Some(current) = current {
-        let layout = if record.layout == "v2" { Layout::V2 } else { Layout::V3 };
+        let layout = if record.layout == "v2" {
+            Layout::V2
+        } else {
+            Layout::V3
+        };
         let mut text = config::without_handler(&current, layout, &record.handler)?;
         if let Some(drop_in) = &record.drop_in {
             text = config::without_import(&text, drop_in)?;
@@ -251,7 +255,8 @@ mod tests {
 
     impl Host {
         fn new(tag: &str) -> Host {
-            let dir = std::env::temp_dir().join(format!("ukrun-deploy-{tag}-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("ukrun-deploy-{tag}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap();
             let source = dir.join("ukrun-new");
@@ -302,10 +307,16 @@ mod tests {
             fs::write(host.config(), text).unwrap();
         }
         let before = host.files();
-        assert_eq!(install(&host.paths, &host.source, "ukrun", layout).unwrap(), Changed::Yes);
+        assert_eq!(
+            install(&host.paths, &host.source, "ukrun", layout).unwrap(),
+            Changed::Yes
+        );
         let installed = fs::read_to_string(host.config()).unwrap();
         assert!(installed.contains("ukrun"), "{installed}");
-        assert_eq!(install(&host.paths, &host.source, "ukrun", layout).unwrap(), Changed::No);
+        assert_eq!(
+            install(&host.paths, &host.source, "ukrun", layout).unwrap(),
+            Changed::No
+        );
         assert_eq!(fs::read_to_string(host.config()).unwrap(), installed);
         assert_eq!(uninstall(&host.paths).unwrap(), (Changed::Yes, None));
         assert_eq!(fs::read_to_string(host.config()).ok().as_deref(), original);
@@ -335,12 +346,18 @@ mod tests {
         fs::create_dir_all(host.config().parent().unwrap()).unwrap();
         fs::write(host.config(), V2).unwrap();
         install(&host.paths, &host.source, "ukrun", Layout::V2).unwrap();
-        let edited = format!("{}\n[debug]\n  level = \"debug\"\n", fs::read_to_string(host.config()).unwrap());
+        let edited = format!(
+            "{}\n[debug]\n  level = \"debug\"\n",
+            fs::read_to_string(host.config()).unwrap()
+        );
         fs::write(host.config(), &edited).unwrap();
         assert!(install(&host.paths, &host.source, "ukrun", Layout::V2).is_err());
         let (_, note) = uninstall(&host.paths).unwrap();
         assert!(note.unwrap().contains("changed since install"));
         let now = fs::read_to_string(host.config()).unwrap();
-        assert!(now.contains("level = \"debug\"") && !now.contains("ukrun"), "{now}");
+        assert!(
+            now.contains("level = \"debug\"") && !now.contains("ukrun"),
+            "{now}"
+        );
     }
 }
