@@ -23,6 +23,10 @@ pub const ANNOTATION_VALUE_BYTES: usize = 4096;
 /// object's annotations, which leaves room for containerd's own.
 pub const ANNOTATIONS_TOTAL_BYTES: usize = 512 * 1024;
 
+/// Largest resources document `update` reads (runc's `LinuxResources`,
+/// a few hundred bytes from the shim).
+pub const UPDATE_RESOURCES_BYTES: u64 = 64 * 1024;
+
 /// Longest command line for a guest booted through the Linux boot protocol
 /// or a Linux-style loader (qemu, Firecracker, Cloud Hypervisor): Linux's
 /// COMMAND_LINE_SIZE on x86 is 2048 bytes including the terminating NUL.

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The demo on a fresh Debian 12 machine: installs what it needs, builds
-# ukrun, starts a hermetic containerd node in its own network namespace,
-# runs a pod with the Linux microVM guest (ukrun) and a busybox sidecar
-# (runc), prints what worked, and removes everything. Run as root.
+# ukrun, starts a hermetic containerd node in its own network namespace
+# with ukrun as its default runtime handler and a real kubelet (standalone,
+# ../shared/kubelet-1.36.2), copies the example pods of deploy/examples (a
+# Linux microVM guest and a Unikraft unikernel, each with a busybox
+# sidecar) into the kubelet's manifest folder, prints one PASS/FAIL line
+# per check, and removes everything; it exits non-zero when a check
+# failed. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

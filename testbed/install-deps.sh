@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the test bed and the ukrun runtime need
 # (qemu, busybox, containerd + runc + CNI plugins, protoc for the CRI client
-# crate, network tools, binutils for the stand-in crashing kernel).
+# crate, network tools, binutils for the stand-in crashing kernel, curl for
+# the test kubelet's HTTPS API).
 # Idempotent: `apt-get update` runs only when a package is missing. apt's
 # plan is simulated first: when it would remove a package (say a newer
 # qemu-utils installed from backports, which Debian 12's qemu-system-x86
@@ -22,7 +23,7 @@ fi
 packages=(
 	qemu-system-x86 busybox-static containerd runc crun
 	containernetworking-plugins protobuf-compiler iproute2 nftables iptables
-	socat iperf3 cpio xz-utils gzip kmod python3 util-linux dnsmasq-base
+	socat iperf3 cpio xz-utils gzip kmod python3 util-linux dnsmasq-base curl
 	binutils
 )
 

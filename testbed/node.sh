@@ -5,9 +5,14 @@
 # nothing outside the machine. Everything lives under STATE_DIR; `down`
 # removes every trace (processes, mounts, netns, state).
 # Usage: [UKRUN_NODE_NETWORK=SHAPE] [UKRUN_CONTAINERD=1.6|2.3] \
+#          [UKRUN_NODE_DEFAULT_RUNTIME=runc|ukrun] \
+#          [UKRUN_NODE_HANDLERS=runc,ukrun|runc] \
 #          node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR
+#        node.sh restart STATE_DIR
 #        node.sh down STATE_DIR
-#        [UKRUN_CONTAINERD=1.6|2.3] node.sh config STATE_DIR UKRUN_BIN
+#        [UKRUN_CONTAINERD=1.6|2.3] [UKRUN_NODE_DEFAULT_RUNTIME=runc|ukrun] \
+#          [UKRUN_NODE_HANDLERS=…] \
+#          node.sh config STATE_DIR UKRUN_BIN
 # UKRUN_CONTAINERD picks the containerd (see lib/containerd.sh): 1.6, the
 # default, is Debian's on PATH; 2.3 is containerd 2.3.4 from ../shared,
 # whose folder `up` puts first in PATH (its ctr and runc shim with it).
@@ -17,9 +22,22 @@
 # e.g. bridge:1450 as under Flannel VXLAN) or `calico` (a /32 per pod
 # behind 169.254.1.1, proxy ARP and host routes, by testbed/cni/ukrun-calico;
 # the node owns 10.88.0.1). Pod IPs are in 10.88.0.0/24 in every shape.
+# UKRUN_NODE_DEFAULT_RUNTIME names containerd's default runtime handler,
+# the one a pod without a runtime handler gets: `runc` (the default) or
+# `ukrun` (how a kubelet without RuntimeClass, e.g. a standalone one with
+# static pods, runs its pods under ukrun).
+# UKRUN_NODE_HANDLERS picks containerd's runtime handlers: `runc,ukrun`
+# (the default: `ukrun` runs UKRUN_BIN) or `runc` (runc's alone: a node to
+# install ukrun into, e.g. with ukrun-deploy; UKRUN_BIN then names the
+# binary `down` looks for among the node's processes).
+# `restart` stops the node's containerd and starts it again with the same
+# configuration, netns, state folder and socket (shims and pods go on
+# running, as on a node whose containerd service restarts), waits until it
+# answers and writes its new CONTAINERD_PID into node.env; it is what
+# `ukrun-deploy --restart` runs on the node.
 # `up` writes STATE_DIR/node.env (NODE_NETNS, NODE_NETNS_PATH,
 # CONTAINERD_SOCKET, CONTAINERD_PID, POD_NETWORK, CONTAINERD_VERSION,
-# CONTAINERD_SERVER_VERSION, ...) for tests to source.
+# CONTAINERD_SERVER_VERSION, DEFAULT_RUNTIME, ...) for tests to source.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib/node-network.sh
@@ -30,8 +48,17 @@ source "$(dirname "$(readlink -f "$0")")/lib/containerd.sh"
 # The pods' sandbox image (its key differs between configuration versions).
 sandbox_image=localhost/ukrun/pause:latest
 
+# Sets default_runtime from UKRUN_NODE_DEFAULT_RUNTIME (runc or ukrun).
+default_runtime_select() {
+	default_runtime=${UKRUN_NODE_DEFAULT_RUNTIME:-runc}
+	case $default_runtime in
+	runc | ukrun) ;;
+	*) log "unknown UKRUN_NODE_DEFAULT_RUNTIME=$default_runtime (runc or ukrun)"; exit 2 ;;
+	esac
+}
+
 usage() {
-	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh down STATE_DIR | node.sh config STATE_DIR UKRUN_BIN" >&2
+	echo "usage: node.sh up STATE_DIR UKRUN_BIN IMAGES_DIR | node.sh restart STATE_DIR | node.sh down STATE_DIR | node.sh config STATE_DIR UKRUN_BIN" >&2
 	exit 2
 }
 
@@ -75,10 +102,24 @@ config_servers() {
 	TOML
 }
 
+# Checks UKRUN_NODE_HANDLERS and sets handlers to it (default runc,ukrun);
+# the default runtime (default_runtime_select first) must be among them.
+handlers_select() {
+	handlers=${UKRUN_NODE_HANDLERS:-runc,ukrun}
+	case $handlers in
+	runc,ukrun | runc) ;;
+	*) log "unknown UKRUN_NODE_HANDLERS=$handlers (runc,ukrun or runc)"; exit 2 ;;
+	esac
+	if [[ ,$handlers, != *,$default_runtime,* ]]; then
+		log "the default runtime $default_runtime is not among UKRUN_NODE_HANDLERS=$handlers"
+		exit 2
+	fi
+}
+
 # The CRI runtime handlers under table $1 (…containerd.runtimes): runc, the
-# default, and ukrun (binary $2) through the runc shim, each with its root
-# under the state folder; only ukrun gets the pod's and container's
-# annotations for guests.
+# default, and (unless handlers is runc alone) ukrun (binary $2) through
+# the runc shim, each with its root under the state folder; only ukrun gets
+# the pod's and container's annotations for guests.
 config_runtimes() {
 	local table=$1 ukrun_bin=$2
 	cat <<-TOML
@@ -86,6 +127,9 @@ config_runtimes() {
 		  runtime_type = "io.containerd.runc.v2"
 		[$table.runc.options]
 		  Root = "$state/runc-root"
+	TOML
+	[[ $handlers == *ukrun* ]] || return 0
+	cat <<-TOML
 		[$table.ukrun]
 		  runtime_type = "io.containerd.runc.v2"
 		  container_annotations = ["com.urunc.unikernel.*", "ukrun.dev/*"]
@@ -112,7 +156,7 @@ config_1_6() {
 		  netns_mounts_under_state_dir = true
 		[$cri.containerd]
 		  snapshotter = "overlayfs"
-		  default_runtime_name = "runc"
+		  default_runtime_name = "$default_runtime"
 		$(config_runtimes "$cri.containerd.runtimes" "$ukrun_bin")
 		[$cri.cni]
 		  bin_dir = "$state/cni/bin"
@@ -147,7 +191,7 @@ config_2_3() {
 		  restrict_oom_score_adj = true
 		  netns_mounts_under_state_dir = true
 		[$runtime.containerd]
-		  default_runtime_name = "runc"
+		  default_runtime_name = "$default_runtime"
 		$(config_runtimes "$runtime.containerd.runtimes" "$ukrun_bin")
 		[$runtime.cni]
 		  bin_dirs = ["$state/cni/bin"]
@@ -191,6 +235,20 @@ check_cri() {
 	fi
 }
 
+# Starts the node's containerd (the containerd first in PATH) on its
+# configuration, sets pid to it and waits until its CRI plugin answers.
+start_containerd() {
+	# nsenter, not `ip netns exec`: the latter remounts /sys and hides the
+	# cgroup mounts from containerd. setsid: the node outlives this script's
+	# process group (Ctrl-C in a test does not kill it; `down` does).
+	UKRUN_CONFIG=$state/ukrun.toml TMPDIR=$state/tmp setsid \
+		nsenter --net="$netns_path" containerd --config "$state/config.toml" \
+		</dev/null >>"$state/containerd.log" 2>&1 &
+	pid=$!
+	wait_containerd "$pid"
+	check_cri
+}
+
 up() {
 	[[ $# -eq 3 ]] || usage
 	names "$1"
@@ -204,21 +262,14 @@ up() {
 
 	network_parse "${UKRUN_NODE_NETWORK:-bridge}"
 	containerd_select "${UKRUN_CONTAINERD:-1.6}"
+	default_runtime_select
+	handlers_select
 	[[ -z $containerd_dir ]] || export PATH=$containerd_dir:$PATH
 	ip netns add "$netns"
 	ip -n "$netns" link set lo up
 	network_prepare_node "$netns"
 	write_configs "$ukrun_bin"
-
-	# nsenter, not `ip netns exec`: the latter remounts /sys and hides the
-	# cgroup mounts from containerd. setsid: the node outlives this script's
-	# process group (Ctrl-C in a test does not kill it; `down` does).
-	UKRUN_CONFIG=$state/ukrun.toml TMPDIR=$state/tmp setsid \
-		nsenter --net="$netns_path" containerd --config "$state/config.toml" \
-		</dev/null >>"$state/containerd.log" 2>&1 &
-	pid=$!
-	wait_containerd "$pid"
-	check_cri
+	start_containerd
 
 	for tar in "$images"/*.tar; do
 		[[ -e $tar ]] || { log "no image tarballs in $images"; exit 1; }
@@ -232,10 +283,11 @@ up() {
 			UKRUN_BIN "$ukrun_bin" UKRUN_CONFIG "$state/ukrun.toml" \
 			POD_NETWORK "$(network_name)" CNI_SUBNET "$cni_subnet" \
 			CONTAINERD_VERSION "$containerd_version" CONTAINERD_BIN "$(command -v containerd)" \
-			CONTAINERD_SERVER_VERSION "$(containerd_server_version)"
+			CONTAINERD_SERVER_VERSION "$(containerd_server_version)" \
+			DEFAULT_RUNTIME "$default_runtime"
 		if [[ $net_kind == bridge ]]; then printf '%s=%q\n' CNI_BRIDGE "$cni_bridge"; fi
 	} >"$state/node.env"
-	log "up: netns $netns, pod network $(network_name), containerd $(containerd_server_version) ($(command -v containerd)) pid $pid on $socket, images:"
+	log "up: netns $netns, pod network $(network_name), default runtime $default_runtime, containerd $(containerd_server_version) ($(command -v containerd)) pid $pid on $socket, images:"
 	ctr_node -n k8s.io images ls -q | grep -v "^sha256:" >&2
 }
 
@@ -297,16 +349,20 @@ kill_node() {
 # The value of KEY $1 in STATE_DIR/node.env (empty when missing).
 node_env_value() { sed -n "s/^$1=//p" "$state/node.env"; }
 
+# SIGTERMs the node's containerd and waits (<= 10 s) until it is gone;
+# fails when it is still there.
 stop_containerd() {
 	local pid
 	[[ -f $state/node.env ]] || return 0
 	pid=$(node_env_value CONTAINERD_PID)
 	[[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$state/config.toml" || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
+	for _ in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.1
 	done
+	log "containerd (pid $pid) did not stop within 10 s"
+	return 1
 }
 
 # Asks containerd to kill and delete every task, so runtimes clean up after
@@ -343,7 +399,7 @@ down() {
 		[[ -z $bin ]] || PATH=$(dirname "$bin"):$PATH
 	fi
 	delete_tasks
-	stop_containerd
+	stop_containerd || true
 	kill_node "$ukrun_comm"
 	# Leftovers of killed shims and containers outside STATE_DIR.
 	for dir in $(task_dirs); do
@@ -365,17 +421,41 @@ down() {
 	log "down: $netns removed"
 }
 
+# Restarts the node's containerd in place (see the header) and records its
+# new pid in node.env.
+restart() {
+	[[ $# -eq 1 ]] || usage
+	names "$1"
+	local pid old bin
+	if [[ ! -f $state/node.env ]]; then
+		log "no node at $state (node.sh up writes $state/node.env)"
+		exit 1
+	fi
+	old=$(node_env_value CONTAINERD_PID)
+	# The node's own containerd, ctr and shim, as `up` found them.
+	bin=$(node_env_value CONTAINERD_BIN)
+	PATH=$(dirname "$bin"):$PATH
+	stop_containerd
+	start_containerd
+	sed -i "s/^CONTAINERD_PID=.*/CONTAINERD_PID=$pid/" "$state/node.env"
+	log "restart: containerd $(containerd_server_version) pid $old -> $pid on $socket"
+}
+
 # Prints the containerd configuration `up` would write for STATE_DIR and
-# UKRUN_BIN (the containerd UKRUN_CONTAINERD picks), changing nothing.
+# UKRUN_BIN (the containerd UKRUN_CONTAINERD picks, the default runtime
+# UKRUN_NODE_DEFAULT_RUNTIME names), changing nothing.
 config() {
 	[[ $# -eq 2 ]] || usage
 	names "$1"
 	containerd_select "${UKRUN_CONTAINERD:-1.6}"
+	default_runtime_select
+	handlers_select
 	"config_${containerd_version/./_}" "$2"
 }
 
 case ${1:-} in
 up) shift && up "$@" ;;
+restart) shift && restart "$@" ;;
 config) shift && config "$@" ;;
 down) shift && down "$@" ;;
 *) usage ;;

@@ -14,7 +14,8 @@ use ukrun_testbed::cluster_pod::{
     dns_pod, kubelet_hosts, sh, start_with_loopback_sidecar, CLUSTER_DNS, HOST_ALIAS, KUBERNETES,
     POD_LOOPBACK,
 };
-use ukrun_testbed::cri::{ContainerSpec, DnsConfig};
+use ukrun_testbed::cri::{DnsConfig, LinuxContainerResources};
+use ukrun_testbed::cri_log;
 use ukrun_testbed::dns_server::DnsServer;
 use ukrun_testbed::doctor;
 use ukrun_testbed::guest::{self, EXEC_REFUSAL};
@@ -24,8 +25,8 @@ use ukrun_testbed::nettest::{self, Nettest, BIG_SHA256};
 use ukrun_testbed::node::Node;
 use ukrun_testbed::pod::{Pod, UKRUN_HANDLER};
 use ukrun_testbed::pod_network::PodNetwork;
-use ukrun_testbed::unikraft::NETTEST_PORT;
-use ukrun_testbed::{cri_log, images};
+use ukrun_testbed::procs;
+use ukrun_testbed::unikraft::{self, NETTEST_PORT};
 
 /// The runtime binary under test.
 fn ukrun() -> &'static Path {
@@ -279,19 +280,7 @@ fn unikraft_guest_in_tc_mode() -> Result<()> {
 fn helloworld_runs_to_completion() -> Result<()> {
     on_node(|node| {
         let pod = Pod::run(node, "uk-hello", UKRUN_HANDLER)?;
-        let hello = ContainerSpec::new("hello", images::UNIKRAFT_HELLOWORLD);
-        let (id, status) = pod.run_to_completion(&hello)?;
-        ensure!(
-            status.exit_code == 0 && status.reason == "Completed",
-            "helloworld ended with exit code {} and reason {:?}",
-            status.exit_code,
-            status.reason
-        );
-        let console = cri_log::read(&pod.log_path(&hello));
-        ensure!(
-            console.contains("Hello world!"),
-            "helloworld's output is not in its log: {console}"
-        );
+        let id = unikraft::run_helloworld(&pod)?;
         remove_and_check(node, pod, &id)
     })
 }
@@ -317,6 +306,52 @@ fn stopping_a_unikraft_guest_does_not_wait_out_the_grace_period() -> Result<()> 
             status.reason
         );
         eprintln!("StopContainer of a Unikraft guest: {took:?}");
+        remove_and_check(node, pod, &id)
+    })
+}
+
+/// UpdateContainerResources, as kubelet sends it for an in-place resize,
+/// reaches the guest's VMM through the shim's `update`: a new CPU quota is
+/// in the VMM's cgroup, and a memory limit the booted guest cannot take is
+/// refused with the reason, leaving the quota as it was.
+#[test]
+fn an_in_place_cpu_resize_reaches_the_vmm_and_a_memory_resize_is_refused() -> Result<()> {
+    on_node(|node| {
+        let pod = Pod::run(node, "uk-resize", UKRUN_HANDLER)?;
+        let id = pod.start(&nettest::container())?;
+        nettest::wait_ready(&pod.log_path(&nettest::container()))?;
+        let vmm = procs::in_container(&id, "qemu-system");
+        let vmm = vmm.first().context("the guest's VMM")?.pid;
+        let cpu = LinuxContainerResources {
+            cpu_period: 100_000,
+            cpu_quota: 20_000,
+            ..Default::default()
+        };
+        node.cri().update_container_resources(&id, cpu.clone())?;
+        let quota = procs::cgroup_value(vmm, "cpu.cfs_quota_us")?;
+        ensure!(
+            quota == "20000",
+            "the VMM's quota after the resize: {quota}"
+        );
+        let memory = LinuxContainerResources {
+            memory_limit_in_bytes: 1 << 30,
+            cpu_quota: 30_000,
+            ..cpu
+        };
+        let refused = node.cri().update_container_resources(&id, memory);
+        let reason = format!("{:#}", refused.err().context("a memory resize succeeded")?);
+        ensure!(
+            reason.contains("the guest's memory is fixed at boot"),
+            "the refusal names the reason: {reason}"
+        );
+        let quota = procs::cgroup_value(vmm, "cpu.cfs_quota_us")?;
+        ensure!(
+            quota == "20000",
+            "a refused resize changed the quota to {quota}"
+        );
+        ensure!(Nettest::at(node.netns(), &node.cri().pod_ip(&pod.id)?)?
+            .hostname()
+            .is_ok());
         remove_and_check(node, pod, &id)
     })
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use ukrun_testbed::dns_server::DnsServer;
 use ukrun_testbed::doctor::checks_with;
 use ukrun_testbed::fixture::Fixture;
+use ukrun_testbed::made_dirs::MadeDirs;
 use ukrun_testbed::topology::{Shape, NODE_IP, POD_IP};
 use ukrun_testbed::wait;
 
@@ -393,7 +394,8 @@ fn doctor_that_cannot_run_exits_2_with_one_line() -> Result<()> {
 /// only while empty), when dropped.
 struct ShimRoot {
     link: PathBuf,
-    made: Vec<PathBuf>,
+    // Dropped after the link is gone.
+    _made: MadeDirs,
 }
 
 impl ShimRoot {
@@ -401,14 +403,9 @@ impl ShimRoot {
     /// `--root` for a containerd namespace.
     fn link(namespace: &str, target: &Path) -> Result<Self> {
         let base = Path::new("/run/containerd/runc");
-        let made = [Path::new("/run/containerd"), base]
-            .into_iter()
-            .filter(|d| !d.exists())
-            .map(Path::to_path_buf)
-            .collect();
         let root = ShimRoot {
             link: base.join(namespace),
-            made,
+            _made: MadeDirs::note(&[Path::new("/run/containerd"), base]),
         };
         std::fs::create_dir_all(base)?;
         std::os::unix::fs::symlink(target, &root.link)?;
@@ -419,9 +416,6 @@ impl ShimRoot {
 impl Drop for ShimRoot {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.link);
-        for dir in self.made.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
     }
 }
 

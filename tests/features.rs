@@ -1,10 +1,11 @@
 //! `ukrun features` is runc's answer plus ukrun's annotations (containerd
 //! derives what every container on the handler may use from it, the
 //! containers ukrun hands to runc included), and ukrun's own document,
-//! with one line on standard error, when the configured runc is missing.
+//! with one line on standard error, when the configured runc is missing;
+//! a closed standard output (`ukrun features | head`) ends it quietly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
@@ -96,5 +97,24 @@ fn a_missing_runc_gives_ukruns_own_document_and_one_line_on_stderr() -> Result<(
             "ukrun's {key}: {own:#}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn a_reader_that_went_away_is_no_error() -> Result<()> {
+    let (read, write) = nix::unistd::pipe()?;
+    drop(read);
+    let config = ConfigFile::new("closed", "runc = \"runc\"\n")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_ukrun"))
+        .env("UKRUN_CONFIG", &config.0)
+        .arg("features")
+        .stdout(Stdio::from(write))
+        .output()?;
+    ensure!(
+        out.status.success() && out.stderr.is_empty(),
+        "`ukrun features | head` must end quietly as a filter does: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }

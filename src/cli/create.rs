@@ -59,6 +59,7 @@ fn start_supervisor(
         netns_cookie: None,
         network: Vec::new(),
         cgroups: Vec::new(),
+        vmm_cgroup: None,
         vmm_id: None,
         dns: None,
         unikernel,

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{doctor_root, Global, Outcome, DEFAULT_ROOT};
+use super::{doctor_root, print_out, Global, Outcome, DEFAULT_ROOT};
 use crate::doctor::{self, render, Target};
 
 /// Exit code when doctor could not run.
@@ -43,9 +43,9 @@ pub(crate) fn doctor(g: &Global, args: &DoctorArgs) -> Result<Outcome, String> {
     match doctor::diagnose(&store, g.config.network.pod_loopback, &target) {
         Ok(report) => {
             if args.json {
-                println!("{:#}", render::json(&report));
+                print_out(&format!("{:#}\n", render::json(&report)))?;
             } else {
-                print!("{}", render::table(&report));
+                print_out(&render::table(&report))?;
             }
             Ok(Outcome::Exit(report.exit_code()))
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::Outcome;
+use super::{print_out, Outcome};
 use crate::bounded_command;
 use crate::config::Config;
 
@@ -34,10 +34,8 @@ pub(crate) fn features(config: &Config) -> Result<Outcome, String> {
             runc.display()
         );
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&document).expect("features serialize")
-    );
+    let text = serde_json::to_string_pretty(&document).expect("features serialize");
+    print_out(&format!("{text}\n"))?;
     Ok(Outcome::Exit(0))
 }
 

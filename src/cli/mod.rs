@@ -13,6 +13,7 @@ mod ps;
 mod run;
 mod start;
 mod state;
+mod update;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -134,9 +135,15 @@ enum Command {
         format: String,
         /// Container id.
         id: String,
-        /// ps(1) options (ignored for unikernel containers).
+        /// ps(1) options for `table` (default `-ef`), as runc takes them.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
+    },
+    /// Change a container's resources (a guest's CPU and pids limits).
+    Update {
+        /// runc's update arguments (`--resources FILE|- ID`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
     },
     /// Run a process in a container (refused for unikernel containers).
     Exec {
@@ -153,6 +160,20 @@ enum Command {
     /// Any other runc command: handed to runc unless it names a unikernel container.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
+}
+
+/// Writes a command's answer to standard output. A reader that went away
+/// (`ukrun features | head`) is no error, as for any Unix filter; other
+/// write errors are.
+pub(crate) fn print_out(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What a command asks the dispatcher to do next.
@@ -226,8 +247,13 @@ pub fn run() -> ExitCode {
         } => run::run(&global, &create, detach, keep),
         Command::Doctor(args) => doctor::doctor(&global, &args),
         Command::Features => features::features(&global.config),
-        Command::Ps { format, id, .. } => ps::ps(&global, &id, &format),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::ps(&global, &id, &format, &ps_args),
         Command::Exec { args } => exec::exec(&global, &args),
+        Command::Update { args } => update::update(&global, &args),
         Command::Supervise { id } => {
             let ctx = supervisor::Context {
                 store: global.store.clone(),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Global, Outcome};
+use super::{print_out, Global, Outcome};
 use crate::state::{ContainerState, Status};
 
 /// OCI runtime spec version of the state document.
@@ -15,10 +15,8 @@ pub(crate) fn state(g: &Global, id: &str) -> Result<Outcome, String> {
     }
     let state = g.store.load(id).map_err(|e| e.to_string())?;
     let doc = document(&state, state.status());
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&doc).expect("state document serializes")
-    );
+    let text = serde_json::to_string_pretty(&doc).expect("state document serializes");
+    print_out(&format!("{text}\n"))?;
     Ok(Outcome::Exit(0))
 }
 

@@ -103,7 +103,12 @@ fn layout_name(layout: Layout) -> &'static str {
 /// containerd of `layout`. Run twice, the second run changes nothing.
 pub fn install(paths: &HostPaths, source: &Path, name: &str, layout: Layout) -> Result<Changed> {
     let mut created_dirs = Vec::new();
-    for file in [&paths.binary, &paths.config, &paths.drop_in(name)] {
+    let drop_in = paths.drop_in(name);
+    let files = match layout {
+        Layout::V2 => vec![&paths.binary, &paths.config],
+        Layout::V3 => vec![&paths.binary, &paths.config, &drop_in],
+    };
+    for file in files {
         for dir in missing_dirs(paths, file) {
             if !created_dirs.contains(&dir) {
                 created_dirs.push(dir);
@@ -136,7 +141,6 @@ pub fn install(paths: &HostPaths, source: &Path, name: &str, layout: Layout) -> 
     let (written, drop_in) = match layout {
         Layout::V2 => (config::with_handler(&base, layout, &handler)?, None),
         Layout::V3 => {
-            let drop_in = paths.drop_in(name);
             let text = config::drop_in(&base, &handler)?;
             if read_optional(&paths.on_host(&drop_in))?.as_deref() != Some(text.as_str()) {
                 write_atomically(&paths.on_host(&drop_in), text.as_bytes(), 0o644)?;
@@ -191,10 +195,17 @@ fn copy_binary(paths: &HostPaths, source: &Path) -> Result<Changed> {
 /// Takes ukrun off the node: the configuration as it was before install
 /// (byte for byte when nobody changed it since; otherwise only ukrun's
 /// handler and import are removed, and the returned note says so), the
-/// drop-in, the binary and the record. Without a record nothing is done.
+/// drop-in, the binary and the record. Without a record nothing is done,
+/// and the note says that ukrun is not installed.
 pub fn uninstall(paths: &HostPaths) -> Result<(Changed, Option<String>)> {
     let Some(text) = read_optional(&paths.record_path())? else {
-        return Ok((Changed::No, None));
+        return Ok((
+            Changed::No,
+            Some(format!(
+                "ukrun is not installed here (no install record {}): nothing to undo",
+                paths.binary.with_file_name("install.json").display()
+            )),
+        ));
     };
     let record: Record = serde_json::from_str(&text).context("reading the install record")?;
     let config_path = paths.on_host(&paths.config);
@@ -321,7 +332,9 @@ mod tests {
         assert_eq!(uninstall(&host.paths).unwrap(), (Changed::Yes, None));
         assert_eq!(fs::read_to_string(host.config()).ok().as_deref(), original);
         assert_eq!(host.files(), before, "files left behind");
-        assert_eq!(uninstall(&host.paths).unwrap(), (Changed::No, None));
+        let (changed, note) = uninstall(&host.paths).unwrap();
+        assert_eq!(changed, Changed::No);
+        assert!(note.unwrap().contains("not installed"));
     }
 
     #[test]
@@ -338,6 +351,19 @@ mod tests {
     fn a_missing_config_is_created_and_removed_again() {
         round_trip("none-v3", Layout::V3, None);
         round_trip("none-v2", Layout::V2, None);
+    }
+
+    #[test]
+    fn containerd_1_leaves_a_drop_in_folder_made_later_alone() {
+        let host = Host::new("later-conf-d");
+        install(&host.paths, &host.source, "ukrun", Layout::V2).unwrap();
+        let conf_d = host.paths.on_host(&host.paths.drop_in_dir);
+        fs::create_dir_all(&conf_d).unwrap();
+        uninstall(&host.paths).unwrap();
+        assert!(
+            conf_d.is_dir(),
+            "uninstall removed a folder install never made"
+        );
     }
 
     #[test]

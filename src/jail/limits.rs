@@ -6,6 +6,7 @@
 //! monitor from forking or allocating past what its guest was given.
 
 use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
 
 /// Tasks a VMM may have when the container sets no pids limit: qemu's
 /// threads (main loop, RCU, one per vCPU, its I/O worker pool of up to 64)
@@ -14,9 +15,12 @@ pub const DEFAULT_PIDS: i64 = 256;
 /// CFS period when the spec gives a quota but no period (the kernel's default).
 const DEFAULT_PERIOD_US: u64 = 100_000;
 
-/// What the VMM's cgroup is limited to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the VMM's cgroup is limited to (recorded in the container's
+/// state, so `update` changes it from what it is).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmmLimits {
+    /// The guest's memory, MiB: fixed once it boots.
+    pub guest_mib: u64,
     /// Memory, bytes.
     pub memory_bytes: u64,
     /// CFS quota and period, microseconds.
@@ -38,6 +42,7 @@ impl VmmLimits {
         let cpu = resources.and_then(|r| r.cpu().as_ref());
         let quota = cpu.and_then(|c| c.quota()).filter(|q| *q > 0);
         Self {
+            guest_mib,
             memory_bytes: (guest_mib + overhead_mib) * 1024 * 1024,
             cpu_quota: quota
                 .map(|q| (q, cpu.and_then(|c| c.period()).unwrap_or(DEFAULT_PERIOD_US))),
@@ -50,6 +55,39 @@ impl VmmLimits {
                 .filter(|l| *l > 0)
                 .unwrap_or(DEFAULT_PIDS),
         }
+    }
+
+    /// These limits changed as `update` asks (runc's `update --resources`):
+    /// CPU and pids values that `resources` gives replace the old ones, the
+    /// rest stay. A memory limit other than the guest's is refused: the
+    /// guest was given its memory at boot and cannot be resized.
+    pub fn updated(&self, resources: &LinuxResources) -> Result<Self, FixedMemory> {
+        let asked = resources.memory().as_ref().and_then(|m| m.limit());
+        if let Some(bytes) = asked.filter(|b| *b > 0) {
+            let asked_mib = bytes as u64 / (1024 * 1024);
+            if asked_mib != self.guest_mib {
+                return Err(FixedMemory {
+                    guest_mib: self.guest_mib,
+                    asked_mib,
+                });
+            }
+        }
+        let given = Self::new(self.guest_mib, 0, Some(resources));
+        let old_period = self.cpu_quota.map(|(_, period)| period);
+        let period = resources.cpu().as_ref().and_then(|c| c.period());
+        let period = period.or(old_period).unwrap_or(DEFAULT_PERIOD_US);
+        let quota = given.cpu_quota.or(self.cpu_quota).map(|(q, _)| q);
+        Ok(Self {
+            cpu_quota: quota.map(|quota| (quota, period)),
+            cpu_shares: given.cpu_shares.or(self.cpu_shares),
+            cpus: given.cpus.or_else(|| self.cpus.clone()),
+            mems: given.mems.or_else(|| self.mems.clone()),
+            pids: match resources.pids() {
+                Some(_) => given.pids,
+                None => self.pids,
+            },
+            ..self.clone()
+        })
     }
 
     /// The interface files to write and their values, cgroup v1 and v2
@@ -79,6 +117,16 @@ impl VmmLimits {
         }
         files
     }
+}
+
+/// An `update` asked for a memory limit other than the guest's.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the guest's memory is fixed at boot ({guest_mib} MiB): a limit of {asked_mib} MiB needs the container restarted")]
+pub struct FixedMemory {
+    /// What the guest was given.
+    pub guest_mib: u64,
+    /// What the update asked for.
+    pub asked_mib: u64,
 }
 
 /// cgroup v1 shares (2–262144) as a v2 weight (1–10000), the conversion
@@ -139,6 +187,70 @@ mod tests {
         let period = files.iter().position(|(f, _)| *f == "cpu.cfs_period_us");
         let quota = files.iter().position(|(f, _)| *f == "cpu.cfs_quota_us");
         assert!(period < quota);
+    }
+
+    fn resources(json: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn an_update_replaces_the_cpu_and_pids_values_it_gives() {
+        let old = VmmLimits::new(
+            128,
+            64,
+            Some(&resources(serde_json::json!({
+                "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0"},
+                "pids": {"limit": 40}
+            }))),
+        );
+        let new = old
+            .updated(&resources(serde_json::json!({"cpu": {"quota": 20000}})))
+            .unwrap();
+        assert_eq!(new.cpu_quota, Some((20000, 100_000)));
+        assert_eq!(new.cpu_shares, Some(512));
+        assert_eq!(new.cpus.as_deref(), Some("0"));
+        assert_eq!(new.pids, 40);
+        assert_eq!(new.memory_bytes, old.memory_bytes);
+        let new = old
+            .updated(&resources(serde_json::json!({
+                "cpu": {"period": 50000, "shares": 1024, "mems": "0"},
+                "pids": {"limit": 64}
+            })))
+            .unwrap();
+        assert_eq!(
+            new.cpu_quota,
+            Some((50000, 50000)),
+            "the old quota, new period"
+        );
+        assert_eq!(new.cpu_shares, Some(1024));
+        assert_eq!(new.mems.as_deref(), Some("0"));
+        assert_eq!(new.pids, 64);
+        let quota_only = serde_json::json!({"cpu": {"quota": 10000}});
+        let newer = new.updated(&resources(quota_only)).unwrap();
+        assert_eq!(
+            newer.cpu_quota,
+            Some((10000, 50000)),
+            "the old period stays"
+        );
+        assert_eq!(
+            old.updated(&resources(serde_json::json!({}))),
+            Ok(old.clone())
+        );
+    }
+
+    #[test]
+    fn an_update_keeps_the_guests_memory_or_is_refused() {
+        let old = VmmLimits::new(128, 64, None);
+        let same = serde_json::json!({"memory": {"limit": 128 * 1024 * 1024}});
+        assert_eq!(old.updated(&resources(same)), Ok(old.clone()));
+        let unlimited = serde_json::json!({"memory": {"limit": -1}});
+        assert_eq!(old.updated(&resources(unlimited)), Ok(old.clone()));
+        let more = serde_json::json!({"memory": {"limit": 256 * 1024 * 1024}});
+        let refused = old.updated(&resources(more)).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "the guest's memory is fixed at boot (128 MiB): a limit of 256 MiB needs the container restarted"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::dns::delivery::DnsPlan;
+use crate::jail::limits::VmmLimits;
 use crate::limits::excerpt;
 use crate::net::journal::Journal;
 use crate::net::steps::NetStep;
@@ -79,6 +80,10 @@ pub struct ContainerState {
     pub network: Vec<NetStep>,
     /// cgroup directories the supervisor created.
     pub cgroups: Vec<PathBuf>,
+    /// The VMM's cgroup and its limits (absent until it has one), which
+    /// `update` changes.
+    #[serde(default)]
+    pub vmm_cgroup: Option<VmmCgroup>,
     /// The user and group id leased to the VMM (see [`crate::jail::ids`]).
     #[serde(default)]
     pub vmm_id: Option<u32>,
@@ -88,6 +93,15 @@ pub struct ContainerState {
     pub dns: Option<DnsPlan>,
     /// The validated unikernel request.
     pub unikernel: Unikernel,
+}
+
+/// The VMM's cgroup as the supervisor made it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VmmCgroup {
+    /// Its directory in each cgroup hierarchy.
+    pub dirs: Vec<PathBuf>,
+    /// The limits written there.
+    pub limits: VmmLimits,
 }
 
 /// runc's container status strings.
@@ -357,6 +371,7 @@ mod tests {
             netns_cookie: None,
             network: vec![],
             cgroups: vec![],
+            vmm_cgroup: None,
             dns: None,
             unikernel: Unikernel {
                 kind: GuestKind::Linux,

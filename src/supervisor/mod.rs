@@ -44,7 +44,7 @@ use crate::net::{forward, journal, observe, plan};
 use crate::spec::rootfs_path::Access;
 use crate::spec::unikernel::open_vmm_file;
 use crate::spec::Bundle;
-use crate::state::{ContainerState, ProcessRef, Stage, StateJournal, Store};
+use crate::state::{ContainerState, ProcessRef, Stage, StateJournal, Store, VmmCgroup};
 use crate::vmm::input::TapAccess;
 use control::{Request, CONTROL_SOCKET};
 use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
@@ -578,6 +578,10 @@ impl Supervisor {
         let made = cgroup::create(&container.join(VMM_ROOT), &mut self.state.cgroups);
         let dirs = made.map_err(|e| e.to_string())?;
         cgroup::write_limits(&dirs, &self.inputs.limits.files()).map_err(|e| e.to_string())?;
+        self.state.vmm_cgroup = Some(VmmCgroup {
+            dirs: dirs.clone(),
+            limits: self.inputs.limits.clone(),
+        });
         Ok(dirs.iter().map(|d| d.join("cgroup.procs")).collect())
     }
 }

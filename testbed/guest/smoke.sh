@@ -2,9 +2,10 @@
 # Boots the test guest once under qemu TCG in a throwaway network namespace,
 # with a tap that qemu creates, and checks that the guest's HTTP server
 # answers from the namespace, that its 4 MiB /blob matches the checksum it
-# printed, and that its ping probe reaches the gateway. Proves the guest
-# image works before ukrun is involved. Cleans up (qemu, netns, tap) even on
-# failure.
+# printed, that its ping probe reaches the gateway, that
+# /cgi-bin/poweroff-delay takes a delay and that after /cgi-bin/hang the
+# server answers no more. Proves the guest image works before ukrun is
+# involved. Cleans up (qemu, netns, tap) even on failure.
 # Usage: smoke.sh OUT_DIR [microvm|q35] [subnet|calico]
 #   subnet: guest 10.0.2.15/24, gateway 10.0.2.1 on the tap
 #   calico: guest 10.0.2.15/32, gateway 169.254.1.1 (on-link route needed)
@@ -102,5 +103,14 @@ for _ in $(seq 300); do
 	sleep 0.05
 done
 grep -q "^UKRUN-GUEST-PROBE ping $gw ok" "$log" || fail "the guest's ping probe of $gw did not report ok"
-printf 'smoke: OK machine=%s net=%s ready after %d ms, HTTP answer after %d ms: %s; blob and ping probe OK\n' \
+
+get() { nsenter --net="/run/netns/$ns" timeout 5 busybox wget -qO- "http://$guest_ip:8080$1" 2>/dev/null; }
+delay=$(get '/cgi-bin/poweroff-delay?7') || true
+[[ $delay == "poweroff delay 7" ]] || fail "/cgi-bin/poweroff-delay?7 answered '$delay'"
+hung=$(get /cgi-bin/hang) || true
+[[ $hung == hanging ]] || fail "/cgi-bin/hang answered '$hung'"
+if get / >/dev/null; then
+	fail "the guest still answers after /cgi-bin/hang"
+fi
+printf 'smoke: OK machine=%s net=%s ready after %d ms, HTTP answer after %d ms: %s; blob, ping probe, poweroff-delay and hang OK\n' \
 	"$machine" "$style" $(((ready - start) / 1000000)) $(((served - start) / 1000000)) "$answer"

@@ -3,8 +3,8 @@
 //! netns, kubelet's hosts file with a hostAlias) reaching the guest, and
 //! localhost both ways between the guest and a sidecar. The guest reports
 //! what it saw through its boot probes (see [`crate::probes`]), the sidecar
-//! through ExecSync. Shared by `tests/cri_network.rs` and the demo, so both
-//! check the same things the same way.
+//! through ExecSync. Shared by `tests/cri_network.rs`, `tests/cri_unikraft.rs`
+//! and the demo, so they check the same things the same way.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -134,10 +134,10 @@ pub fn check_resolved(pod: &GuestPod, names: &[(&str, &str)]) -> Result<String> 
 
 /// The port of the sidecar's loopback-only server, which the guest reaches
 /// at the pod-loopback address.
-const SIDECAR_PORT: u16 = 9000;
+pub const SIDECAR_PORT: u16 = 9000;
 /// The page of the sidecar's loopback-only server, to recognise it in the
 /// guest's probe result.
-const SIDECAR_PAGE: &str = "from the sidecar on 127.0.0.1 of the pod\n";
+pub const SIDECAR_PAGE: &str = "from the sidecar on 127.0.0.1 of the pod\n";
 /// CRI-side timeout of the ExecSync calls in the sidecar (50 parallel
 /// fetches under TCG).
 const EXEC_TIMEOUT: Duration = Duration::from_secs(60);

@@ -17,16 +17,18 @@ use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
     ContainerStatus, ContainerStatusRequest, CreateContainerRequest, ExecSyncRequest, ImageSpec,
-    ImageStatusRequest, ListPodSandboxRequest, PodSandboxStatusRequest, PodSandboxStatusResponse,
-    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
-    StopContainerRequest, StopPodSandboxRequest, VersionRequest,
+    ImageStatusRequest, ListPodSandboxRequest, PodSandboxFilter, PodSandboxState,
+    PodSandboxStateValue, PodSandboxStatusRequest, PodSandboxStatusResponse,
+    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, RuntimeHandler,
+    StartContainerRequest, StatusRequest, StopContainerRequest, StopPodSandboxRequest,
+    UpdateContainerResourcesRequest, VersionRequest,
 };
 use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-pub use k8s_cri::v1::DnsConfig;
-pub use spec::{ContainerSpec, PodSpec};
+pub use k8s_cri::v1::{DnsConfig, LinuxContainerResources, RuntimeHandlerFeatures, UserNamespace};
+pub use spec::{pod_user_namespace, ContainerSpec, PodSpec};
 
 use crate::netns::Netns;
 
@@ -89,6 +91,17 @@ impl Cri {
             "{} {} (CRI {})",
             answer.runtime_name, answer.runtime_version, answer.runtime_api_version
         ))
+    }
+
+    /// The runtime handlers and their features as the runtime reports them
+    /// in Status (what kubelet reads to decide whether a handler can take
+    /// recursive read-only mounts or user namespaces); containerd 1.6
+    /// reports none.
+    pub fn runtime_handlers(&self) -> Result<Vec<RuntimeHandler>> {
+        let mut client = self.runtime.clone();
+        let request = StatusRequest { verbose: true };
+        let answer = self.call("Status", CALL_DEADLINE, client.status(request))?;
+        Ok(answer.runtime_handlers)
     }
 
     /// Whether the node has `image` (images are imported, never pulled).
@@ -164,6 +177,31 @@ impl Cri {
         Ok(answer.items.into_iter().map(|pod| pod.id).collect())
     }
 
+    /// The id of the ready pod sandbox named `name` (its metadata name, as
+    /// a kubelet sets it: the pod's name).
+    pub fn ready_pod_named(&self, name: &str) -> Result<String> {
+        let mut client = self.runtime.clone();
+        let request = ListPodSandboxRequest {
+            filter: Some(PodSandboxFilter {
+                state: Some(PodSandboxStateValue {
+                    state: PodSandboxState::SandboxReady as i32,
+                }),
+                ..PodSandboxFilter::default()
+            }),
+        };
+        let answer = self.call(
+            "ListPodSandbox",
+            CALL_DEADLINE,
+            client.list_pod_sandbox(request),
+        )?;
+        answer
+            .items
+            .into_iter()
+            .find(|pod| pod.metadata.as_ref().is_some_and(|m| m.name == name))
+            .map(|pod| pod.id)
+            .with_context(|| format!("no ready pod sandbox named {name}"))
+    }
+
     /// CreateContainer in `pod_id`; returns the container id. The error
     /// carries the runtime's message as containerd reports it.
     pub fn create_container(
@@ -208,6 +246,27 @@ impl Cri {
             "StopContainer",
             CALL_DEADLINE + grace,
             client.stop_container(request),
+        )?;
+        Ok(())
+    }
+
+    /// UpdateContainerResources: what kubelet sends to resize a running
+    /// container in place.
+    pub fn update_container_resources(
+        &self,
+        id: &str,
+        resources: LinuxContainerResources,
+    ) -> Result<()> {
+        let mut client = self.runtime.clone();
+        let request = UpdateContainerResourcesRequest {
+            container_id: id.to_string(),
+            linux: Some(resources),
+            ..Default::default()
+        };
+        self.call(
+            "UpdateContainerResources",
+            CALL_DEADLINE,
+            client.update_container_resources(request),
         )?;
         Ok(())
     }

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 
 use crate::script;
 
-/// Where a node keeps logs, relative to its state folder: containerd's and
-/// node.sh's own, the pods' container logs, and each task's runtime log
-/// (what ukrun or runc wrote with `--log`).
+/// Where a node keeps logs, relative to its state folder: containerd's,
+/// node.sh's and a kubelet's own, the pods' container logs (a kubelet's
+/// pods' too), and each task's runtime log (what ukrun or runc wrote with
+/// `--log`).
 const LOG_GLOBS: &[&[&str]] = &[
     &["*.log"],
     &["pods", "*", "*.log"],
+    &["kubelet", "pod-logs", "*", "*", "*.log"],
     &[
         "state",
         "io.containerd.runtime.v2.task",

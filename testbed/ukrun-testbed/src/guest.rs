@@ -17,6 +17,8 @@ pub const READY_MARKER: &str = "UKRUN-GUEST-READY";
 pub const HTTP_PORT: u16 = 8080;
 /// A phrase in the body of the guest's page.
 pub const PAGE_TEXT: &str = "hello from the ukrun guest";
+/// The path after which the guest's HTTP server stops answering.
+pub const HANG_PATH: &str = "/cgi-bin/hang";
 /// How ukrun refuses exec into a unikernel container.
 pub const EXEC_REFUSAL: &str = "exec is not supported for unikernel containers";
 
@@ -64,11 +66,7 @@ pub fn ready_ip(log_text: &str) -> Option<String> {
 /// GETs the guest's page at `ip` from inside `netns`, retrying (bounded)
 /// while the guest comes up, and checks it is the guest's page.
 pub fn fetch_page(netns: &Netns, ip: &str) -> Result<String> {
-    let addr = SocketAddr::new(
-        ip.parse::<IpAddr>()
-            .with_context(|| format!("pod IP {ip:?}"))?,
-        HTTP_PORT,
-    );
+    let addr = http_addr(ip)?;
     wait::poll(
         &format!("the guest's page at http://{addr}/"),
         PAGE_WAIT,
@@ -79,6 +77,45 @@ pub fn fetch_page(netns: &Netns, ip: &str) -> Result<String> {
             Ok(Some(body))
         },
     )
+}
+
+/// Makes the HTTP server of the guest at `ip` (asked from `netns`) hang:
+/// it answers this request, then accepts connections and answers none, as
+/// a hung application does.
+pub fn hang(netns: &Netns, ip: &str) -> Result<()> {
+    ask(netns, ip, HANG_PATH, "hanging")
+}
+
+/// Makes the guest at `ip` (asked from `netns`) take `delay` to power off
+/// from now on, after the ACPI power button: a guest slow to power off.
+pub fn set_poweroff_delay(netns: &Netns, ip: &str, delay: Duration) -> Result<()> {
+    let seconds = delay.as_secs();
+    ask(
+        netns,
+        ip,
+        &format!("/cgi-bin/poweroff-delay?{seconds}"),
+        &format!("poweroff delay {seconds}"),
+    )
+}
+
+/// GETs `path` of the guest at `ip` once and checks the answer is `expect`.
+fn ask(netns: &Netns, ip: &str, path: &str, expect: &str) -> Result<()> {
+    let addr = http_addr(ip)?;
+    let owned = path.to_owned();
+    let body = netns.within(move || http::get(addr, &owned))?;
+    anyhow::ensure!(
+        body.trim() == expect,
+        "GET http://{addr}{path} answered {body:?}, not {expect:?}"
+    );
+    Ok(())
+}
+
+/// The guest's HTTP address at `ip`.
+fn http_addr(ip: &str) -> Result<SocketAddr> {
+    let ip = ip
+        .parse::<IpAddr>()
+        .with_context(|| format!("pod IP {ip:?}"))?;
+    Ok(SocketAddr::new(ip, HTTP_PORT))
 }
 
 #[cfg(test)]

@@ -27,9 +27,21 @@ pub fn get_bytes(addr: SocketAddr, path: &str) -> Result<Vec<u8>> {
 /// SYN retransmission (1 s) when the first SYN was dropped, as it is while
 /// a guest is not yet reading its tap.
 pub fn get_bytes_within(addr: SocketAddr, path: &str, connect: Duration) -> Result<Vec<u8>> {
+    get_bytes_waiting(addr, path, connect, TIMEOUT)
+}
+
+/// Like [`get_bytes_within`], waiting up to `read` for each part of the
+/// answer: for servers that work out their answer first (a guest that
+/// runs a DNS lookup before it answers).
+pub fn get_bytes_waiting(
+    addr: SocketAddr,
+    path: &str,
+    connect: Duration,
+    read: Duration,
+) -> Result<Vec<u8>> {
     let mut stream = TcpStream::connect_timeout(&addr, connect)
         .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_read_timeout(Some(read))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream

@@ -1,12 +1,16 @@
 //! Finding what a node's pods left behind: processes, container state
-//! under ukrun's root, and guest network plumbing.
+//! under ukrun's root, guest network plumbing, cgroups and mounts.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
+use ukrun::state::netns_id::NetnsId;
+use ukrun::supervisor::cgroup::cgroup_mounts;
+
+use crate::kubelet_api::PodStatus;
 use crate::netns::Netns;
 use crate::node::Node;
 use crate::pod::Pod;
@@ -26,7 +30,7 @@ pub struct Footprint {
     node_netns_inode: u64,
     containerd_pid: u32,
     ids: Vec<String>,
-    pod_netns_inodes: Vec<u64>,
+    pod_netns: Vec<NetnsId>,
 }
 
 /// What a [`Footprint`] saw at one moment, to tell what an operation added.
@@ -45,24 +49,49 @@ impl Footprint {
             ukrun_root: node.ukrun_root(),
             node_netns_inode: procs::netns_inode(node_netns.path())?,
             node_netns,
-            containerd_pid: node.env().containerd_pid,
+            containerd_pid: node.containerd_pid()?,
             ids: Vec::new(),
-            pod_netns_inodes: Vec::new(),
+            pod_netns: Vec::new(),
         })
     }
 
     /// Records a running pod: its id and its network namespace.
     pub fn add_pod(&mut self, pod: &Pod) -> Result<()> {
-        self.ids.push(pod.id.clone());
-        let netns = pod.netns()?;
-        self.pod_netns_inodes
-            .push(procs::netns_inode(netns.path())?);
+        self.add_sandbox(&pod.id, &pod.netns()?)
+    }
+
+    /// Records a running pod sandbox by its id and network namespace (one
+    /// a kubelet started, say).
+    pub fn add_sandbox(&mut self, id: &str, netns: &Netns) -> Result<()> {
+        self.ids.push(id.to_string());
+        self.pod_netns
+            .push(netns.within(|| Ok(NetnsId::current()?))?);
         Ok(())
     }
 
-    /// Records a container id (its processes and state are named by it).
+    /// Records a container id (its processes, state and cgroups are named
+    /// by it).
     pub fn add_container(&mut self, id: &str) {
         self.ids.push(id.to_string());
+    }
+
+    /// Records a running pod of the node's kubelet as it reports it: its
+    /// sandbox (found by name through the CRI) and network namespace, its
+    /// containers, and its UID (the kubelet names the pod's cgroup
+    /// `pod<uid>`).
+    pub fn add_kubelet_pod(&mut self, node: &Node, status: &PodStatus) -> Result<()> {
+        ensure!(
+            !status.uid.is_empty(),
+            "{} has no UID: {status:?}",
+            status.name
+        );
+        let sandbox = node.cri().ready_pod_named(&status.name)?;
+        self.add_sandbox(&sandbox, &node.cri().pod_netns(&sandbox)?)?;
+        for container in status.containers.iter().filter(|c| !c.id.is_empty()) {
+            self.add_container(&container.id);
+        }
+        self.ids.push(status.uid.clone());
+        Ok(())
     }
 
     /// Processes of the recorded pods: anything in a pod's netns or naming
@@ -76,9 +105,9 @@ impl Footprint {
     }
 
     fn owns(&self, p: &Process) -> bool {
-        let in_pod = p
-            .netns
-            .is_some_and(|ino| self.pod_netns_inodes.contains(&ino));
+        let in_pod = p.netns.is_some_and(|inode| {
+            self.is_pod_netns(inode, Path::new(&format!("/proc/{}/ns/net", p.pid)))
+        });
         let names_id = self.ids.iter().any(|id| p.cmdline.contains(id.as_str()));
         let node_runtime = p.is_runtime()
             && (p.cmdline.contains(&self.state_dir) || p.netns == Some(self.node_netns_inode));
@@ -112,6 +141,36 @@ impl Footprint {
         Ok(traces)
     }
 
+    /// cgroup folders, in every hierarchy, whose name holds a recorded id
+    /// (a container's cgroup is named by its id, ukrun's VMM cgroup sits
+    /// below it, a kubelet pod's is `pod<uid>`).
+    pub fn cgroups(&self) -> Vec<PathBuf> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut found = Vec::new();
+        for hierarchy in cgroup_mounts(&mountinfo) {
+            self.named_folders(&hierarchy, &mut found);
+        }
+        found
+    }
+
+    /// Mounts (mount point and source) that name a recorded id (a
+    /// container's rootfs, a sandbox's shm), and mounts of a recorded pod
+    /// network namespace.
+    pub fn mounts(&self) -> Vec<String> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let pod_netns = nsfs_mounts_under(Path::new(&self.state_dir))
+            .into_iter()
+            .filter(|path| {
+                procs::netns_inode(path).is_ok_and(|inode| self.is_pod_netns(inode, path))
+            })
+            .map(|path| format!("pod netns {}", path.display()));
+        let named = mountinfo
+            .lines()
+            .filter(|line| self.ids.iter().any(|id| line.contains(id.as_str())))
+            .map(|line| line.to_string());
+        named.chain(pod_netns).collect()
+    }
+
     /// Every leftover, one per line (empty when all is gone).
     pub fn leftovers(&self) -> Result<Vec<String>> {
         let processes = self.processes().into_iter().map(|p| format!("process {p}"));
@@ -119,10 +178,50 @@ impl Footprint {
             .state()
             .into_iter()
             .map(|path| format!("state {}", path.display()));
+        let cgroups = self
+            .cgroups()
+            .into_iter()
+            .map(|path| format!("cgroup {}", path.display()));
+        let mounts = self.mounts().into_iter().map(|m| format!("mount {m}"));
         Ok(processes
             .chain(state)
             .chain(self.network_traces()?)
+            .chain(cgroups)
+            .chain(mounts)
             .collect())
+    }
+
+    /// Whether the network namespace at `path`, of inode `inode`, is a
+    /// recorded pod's: its inode, and its cookie where the kernel has one (a
+    /// freed namespace's inode goes to the next one, say another node's,
+    /// made meanwhile).
+    fn is_pod_netns(&self, inode: u64, path: &Path) -> bool {
+        if !self.pod_netns.iter().any(|id| id.inode == inode) {
+            return false;
+        }
+        Netns::new(path)
+            .within(|| Ok(NetnsId::current()?))
+            .is_ok_and(|now| self.pod_netns.iter().any(|id| id.is(&now)))
+    }
+
+    /// Collects the folders under `dir` whose name holds a recorded id
+    /// (not descending into them).
+    fn named_folders(&self, dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if self.ids.iter().any(|id| name.contains(id.as_str())) {
+                found.push(entry.path());
+            } else {
+                self.named_folders(&entry.path(), found);
+            }
+        }
     }
 
     /// Waits (bounded) until [`Footprint::leftovers`] is empty; fails with

@@ -8,11 +8,12 @@
 //!
 //! - `cargo test --test cri_pod` (repo root): ukrun's end-to-end tests.
 //! - `cargo test -p ukrun-testbed`: the test bed itself, with plain runc.
+//! - [`kubelet::Kubelet`]: a real kubelet with static pods on such a node.
 //! - `UKRUN_CONTAINERD=2.3` before any of them: the node runs containerd
 //!   2.3.4 instead of Debian's 1.6 ([`containerd_version`]).
-//! - `cargo run -p ukrun-testbed -- demo --ukrun target/debug/ukrun`: one
-//!   guest pod end to end (pod DNS and localhost both ways included, see
-//!   [`cluster_pod`]), one PASS/FAIL line per check.
+//! - `cargo run -p ukrun-testbed -- demo --ukrun target/debug/ukrun`: the
+//!   example pods of `deploy/examples` run by a kubelet (see [`demo`]),
+//!   one PASS/FAIL line per check.
 
 pub mod bench;
 pub mod blob_server;
@@ -24,18 +25,27 @@ pub mod crash_kernel;
 pub mod cri;
 pub mod cri_log;
 pub mod demo;
+pub mod demo_checks;
 pub mod diagnostics;
 pub mod dns_server;
 pub mod doctor;
+pub mod examples;
 pub mod fake_dns;
 pub mod fixture;
 pub mod guest;
+pub mod guest_answers;
+pub mod guest_http;
 pub mod guest_pod;
+pub mod host_state;
 pub mod http;
 pub mod images;
 pub mod interrupt;
 pub mod iperf;
+pub mod kubelet;
+pub mod kubelet_api;
+pub mod kubelet_pod;
 pub mod leftovers;
+pub mod made_dirs;
 pub mod netns;
 pub mod netstate;
 pub mod nettest;
@@ -44,6 +54,8 @@ pub mod node;
 pub mod node_env;
 pub mod oci_runtime;
 pub mod pod;
+pub mod pod_files;
+pub mod pod_files_in_guest;
 pub mod pod_network;
 pub mod probes;
 pub mod procs;
@@ -53,8 +65,10 @@ pub mod runtime;
 pub mod script;
 pub mod sidecar;
 pub mod standin;
+pub mod static_pod;
 pub mod stats;
 pub mod stub_guest;
+pub mod submount;
 pub mod topology;
 pub mod unikraft;
 pub mod veth_pods;

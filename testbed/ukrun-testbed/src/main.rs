@@ -1,5 +1,6 @@
-//! `ukrun-testbed demo --ukrun PATH`: shows a guest pod working end to end
-//! on a throw-away containerd node (see `ukrun_testbed::demo`).
+//! `ukrun-testbed demo --ukrun PATH`: runs the example pods of
+//! `deploy/examples` with a kubelet on a throw-away containerd node and
+//! shows what works (see `ukrun_testbed::demo`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

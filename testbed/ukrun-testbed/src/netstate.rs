@@ -45,6 +45,61 @@ pub fn snapshot(netns: &Netns) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The [`snapshot`] of a pod netns with what tells one guest container's
+/// plumbing from the next one's taken out: a tap's name (ukrun names a
+/// guest's tap, and its nftables table, after its container), interface
+/// index and MAC address become `TAP`, `N` and `MAC`. Two guests wired the
+/// same way give equal plumbing; two guests, or none, do not.
+pub fn plumbing(netns: &Netns) -> Result<Vec<String>> {
+    Ok(anonymise_taps(&snapshot(netns)?))
+}
+
+/// The number of tap/tun links in [`plumbing`] or [`snapshot`] lines.
+pub fn tap_count(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter(|line| line.contains(" tun type "))
+        .count()
+}
+
+/// `lines` (of a [`snapshot`]) with every tap's name, interface index and
+/// MAC address replaced (see [`plumbing`]).
+fn anonymise_taps(lines: &[String]) -> Vec<String> {
+    let names: Vec<[String; 2]> = lines
+        .iter()
+        .filter(|line| line.contains(" tun type "))
+        .filter_map(|line| line.split("] ").nth(1)?.split(": ").nth(1))
+        .map(|name| [name.to_string(), name.replace('-', "_")])
+        .collect();
+    lines
+        .iter()
+        .map(|line| {
+            let Some([name, table]) = names
+                .iter()
+                .find(|forms| forms.iter().any(|form| line.contains(form.as_str())))
+            else {
+                return line.clone();
+            };
+            let mut line = line
+                .replace(name.as_str(), "TAP")
+                .replace(table.as_str(), "TAP");
+            if let Some((label, rest)) = line.split_once("] ") {
+                if let Some((index, after)) = rest.split_once(": ") {
+                    if index.bytes().all(|b| b.is_ascii_digit()) {
+                        line = format!("{label}] N: {after}");
+                    }
+                }
+            }
+            if let Some(at) = line.find("link/ether ") {
+                let mac = at + "link/ether ".len();
+                let end = line[mac..].find(' ').map_or(line.len(), |n| mac + n);
+                line.replace_range(mac..end, "MAC");
+            }
+            line
+        })
+        .collect()
+}
+
 /// Lines that differ between two snapshots, marked `+` (new) or `-` (gone).
 pub fn diff(before: &[String], after: &[String]) -> Vec<String> {
     let gone = before
@@ -100,6 +155,29 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].contains("tap0"));
         assert!(found[1].contains("ingress"));
+    }
+
+    #[test]
+    fn two_guests_wired_alike_give_the_same_plumbing() {
+        let guest = |index: &str, tap: &str, mac: &str| {
+            let table = tap.replace('-', "_");
+            vec![
+                "[ip -o -d link show] 2: eth0@if9: <UP> link/ether 0a:00:00:00:00:01".to_string(),
+                format!("[ip -o -d link show] {index}: {tap}: <UP> link/ether {mac} brd ff \\    tun type tap"),
+                format!("[ip -4 route show table all] 10.88.0.2 dev {tap} table 7547"),
+                format!("[nft list ruleset] table ip ukrun_{table} {{"),
+            ]
+        };
+        let first = anonymise_taps(&guest("3", "uk-c163b659e840", "be:06:b9:f9:0a:2d"));
+        let next = anonymise_taps(&guest("4", "uk-99f375b0e92c", "c6:f2:81:73:1f:5e"));
+        assert_eq!(first, next);
+        assert_eq!(tap_count(&first), 1);
+        assert_eq!(
+            first[1],
+            "[ip -o -d link show] N: TAP: <UP> link/ether MAC brd ff \\    tun type tap"
+        );
+        assert_eq!(first[3], "[nft list ruleset] table ip ukrun_TAP {");
+        assert!(first[0].contains("2: eth0@if9") && first[0].contains("0a:00:00:00:00:01"));
     }
 
     #[test]

@@ -5,16 +5,15 @@
 //! (`/resolve/NAME`), whether it can open a TCP connection
 //! (`/connect/IP/PORT`), and a 1 MiB body of known checksum (`/big`).
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 
 use crate::cri::ContainerSpec;
+use crate::guest_http::GuestHttp;
 use crate::netns::Netns;
 use crate::unikraft::NETTEST_PORT;
-use crate::{cri_log, http, images, probes, wait};
+use crate::{cri_log, images, probes};
 
 /// The console line nettest prints once it serves.
 pub const READY_LINE: &str = "nettest: listening on port 8080";
@@ -22,11 +21,6 @@ pub const READY_LINE: &str = "nettest: listening on port 8080";
 pub const BIG_SHA256: &str = "631b84027d6b9e52b539c4e8373622d23032dfadc64d60af87339c9037e4f769";
 /// Size of `/big`.
 pub const BIG_BYTES: usize = 1_048_576;
-
-/// Longest wait for an answer of the booted guest (nettest serves one
-/// request at a time; a `/resolve` of a name the DNS does not know may
-/// take a few seconds of lwIP retries).
-const ANSWER_WAIT: Duration = Duration::from_secs(30);
 
 /// The guest container named `guest` (so the pod helpers find its log):
 /// the nettest image described by its `/urunc.json`, with an empty
@@ -59,42 +53,26 @@ pub fn wait_ready(log: &Path) -> Result<()> {
 /// The nettest guest at `ip`, asked from inside `netns` (the node, or the
 /// pod itself).
 pub struct Nettest {
-    netns: Netns,
-    addr: SocketAddr,
+    http: GuestHttp,
 }
 
 impl Nettest {
     /// The guest at `ip`:8080 as seen from `netns`.
     pub fn at(netns: Netns, ip: &str) -> Result<Self> {
-        let ip: IpAddr = ip.parse().with_context(|| format!("guest IP {ip:?}"))?;
         Ok(Nettest {
-            netns,
-            addr: SocketAddr::new(ip, NETTEST_PORT),
+            http: GuestHttp::at(netns, ip, NETTEST_PORT)?,
         })
     }
 
     /// GETs `path` (retrying, bounded, while the guest comes up or is busy
     /// with another client) and returns the body of the 200 answer.
     pub fn get(&self, path: &str) -> Result<Vec<u8>> {
-        let addr = self.addr;
-        let path = path.to_owned();
-        wait::poll(
-            &format!("nettest's answer to GET http://{addr}{path}"),
-            ANSWER_WAIT,
-            Duration::from_millis(250),
-            || {
-                let path = path.clone();
-                self.netns
-                    .within(move || http::get_bytes(addr, &path))
-                    .map(Some)
-            },
-        )
+        self.http.get(path)
     }
 
     /// GETs `path` as text (one line, trailing newline removed).
     pub fn text(&self, path: &str) -> Result<String> {
-        let body = self.get(path)?;
-        Ok(String::from_utf8_lossy(&body).trim_end().to_owned())
+        self.http.text(path)
     }
 
     /// The guest's `gethostname()`.
@@ -130,7 +108,7 @@ impl Nettest {
         ensure!(
             body.len() == BIG_BYTES && sum == BIG_SHA256,
             "GET /big from {}: {} bytes, sha256 {sum} (expected {BIG_BYTES} bytes, {BIG_SHA256})",
-            self.addr,
+            self.http.addr(),
             body.len()
         );
         Ok(())

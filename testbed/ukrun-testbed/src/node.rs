@@ -15,10 +15,13 @@ use crate::cri::Cri;
 use crate::netns::Netns;
 use crate::node_env::NodeEnv;
 use crate::pod_network::PodNetwork;
-use crate::{diagnostics, images, procs, script, wait};
+use crate::{diagnostics, images, procs, repo, script, wait};
 
 /// Where nodes keep their state; each node gets a short sub-folder.
 const STATE_BASE: &str = "/run/ukrun-testbed";
+
+/// The default runtime handler of a node started without one named.
+const DEFAULT_RUNTIME: &str = "runc";
 
 /// How long containerd gets to answer its first CRI call.
 const CRI_READY: Duration = Duration::from_secs(30);
@@ -52,6 +55,43 @@ impl Node {
     /// Like [`Node::start`], with pods plugged in as `network` says: how a
     /// test runs the same pod on each network shape a cluster may have.
     pub fn start_on(ukrun_bin: &Path, network: PodNetwork) -> Result<Node> {
+        Node::start_node(ukrun_bin, network, Handlers::RuncAndUkrun, DEFAULT_RUNTIME)
+    }
+
+    /// Like [`Node::start`], with `runtime` (`runc` or
+    /// [`crate::pod::UKRUN_HANDLER`]) as containerd's default runtime
+    /// handler: how a kubelet without RuntimeClass (a standalone one with
+    /// static pods) runs its pods under ukrun.
+    pub fn start_with_default_runtime(ukrun_bin: &Path, runtime: &str) -> Result<Node> {
+        Node::start_node(
+            ukrun_bin,
+            PodNetwork::default(),
+            Handlers::RuncAndUkrun,
+            runtime,
+        )
+    }
+
+    /// Like [`Node::start`], on a node whose containerd has runc's handler
+    /// alone: a node to install ukrun into (`ukrun-deploy install`, which
+    /// runs [`Node::restart_command`]). `ukrun_bin` is the binary the
+    /// installer will put there; it names the processes teardown kills.
+    pub fn start_without_ukrun(ukrun_bin: &Path) -> Result<Node> {
+        Node::start_node(
+            ukrun_bin,
+            PodNetwork::default(),
+            Handlers::Runc,
+            DEFAULT_RUNTIME,
+        )
+    }
+
+    /// Starts a node whose pods get `network`, with runtime `handlers`, and
+    /// whose default runtime handler is `default_runtime`.
+    fn start_node(
+        ukrun_bin: &Path,
+        network: PodNetwork,
+        handlers: Handlers,
+        default_runtime: &str,
+    ) -> Result<Node> {
         check_prerequisites(ukrun_bin)?;
         let turn = one_at_a_time();
         let images = images::build().context("building the test-bed images")?;
@@ -68,19 +108,22 @@ impl Node {
             &[
                 ("UKRUN_NODE_NETWORK", network.to_string().as_ref()),
                 (containerd_version::ENV, containerd.to_string().as_ref()),
+                ("UKRUN_NODE_DEFAULT_RUNTIME", default_runtime.as_ref()),
+                (HANDLERS_ENV, handlers.as_str().as_ref()),
             ],
             &dir.join("node-up.log"),
         )
         .context("starting the node")?;
         let env = NodeEnv::load(&dir.join("node.env"))?;
         check_env(&env, network, containerd)?;
+        if env.default_runtime != default_runtime {
+            bail!(
+                "node.sh up made {} the default runtime, not {default_runtime}",
+                env.default_runtime
+            );
+        }
         let cri = Cri::connect(&env.containerd_socket)?;
-        wait::poll(
-            "containerd's CRI",
-            CRI_READY,
-            Duration::from_millis(200),
-            || cri.version().map(Some),
-        )?;
+        wait_cri(&cri)?;
         for image in images::expected(unikraft) {
             if !cri.has_image(image)? {
                 bail!("node.sh up did not import {image}");
@@ -102,16 +145,40 @@ impl Node {
         Node::run_on(ukrun_bin, PodNetwork::default(), scenario)
     }
 
+    /// Like [`Node::run`], on a node without ukrun's handler
+    /// ([`Node::start_without_ukrun`]).
+    pub fn run_without_ukrun(
+        ukrun_bin: &Path,
+        scenario: impl FnOnce(&Node) -> Result<()>,
+    ) -> Result<()> {
+        Node::start_without_ukrun(ukrun_bin)?.run_scenario(scenario)
+    }
+
     /// Like [`Node::run`], on a node whose pods get `network`.
     pub fn run_on(
         ukrun_bin: &Path,
         network: PodNetwork,
         scenario: impl FnOnce(&Node) -> Result<()>,
     ) -> Result<()> {
-        let node = Node::start_on(ukrun_bin, network)?;
-        let outcome = scenario(&node);
+        Node::start_on(ukrun_bin, network)?.run_scenario(scenario)
+    }
+
+    /// Like [`Node::run`], on a node whose default runtime handler is
+    /// `runtime` (see [`Node::start_with_default_runtime`]).
+    pub fn run_with_default_runtime(
+        ukrun_bin: &Path,
+        runtime: &str,
+        scenario: impl FnOnce(&Node) -> Result<()>,
+    ) -> Result<()> {
+        Node::start_with_default_runtime(ukrun_bin, runtime)?.run_scenario(scenario)
+    }
+
+    /// Runs `scenario` on this node, printing the node's logs first when it
+    /// fails, then tears the node down.
+    fn run_scenario(self, scenario: impl FnOnce(&Node) -> Result<()>) -> Result<()> {
+        let outcome = scenario(&self);
         if outcome.is_err() {
-            diagnostics::print(node.state_dir());
+            diagnostics::print(self.state_dir());
         }
         outcome
     }
@@ -155,6 +222,49 @@ impl Node {
             .collect()
     }
 
+    /// The command line that restarts the node's containerd in place
+    /// (`testbed/node.sh restart STATE_DIR`, waiting until it answers):
+    /// what `ukrun-deploy --restart` runs on this node. Its words hold no
+    /// spaces.
+    pub fn restart_command(&self) -> Result<String> {
+        let line = format!(
+            "{} restart {}",
+            repo::script("node.sh")?.display(),
+            self.state_dir().display()
+        );
+        if line.split_whitespace().count() != 3 {
+            bail!("the path of node.sh or of the node has a space: {line}");
+        }
+        Ok(line)
+    }
+
+    /// Restarts the node's containerd in place (`node.sh restart`): pods
+    /// and their shims go on running, and the CRI answers again before
+    /// this returns.
+    pub fn restart_containerd(&self) -> Result<()> {
+        let dir = self.state_dir();
+        script::run(
+            "node.sh",
+            &[Path::new("restart"), dir],
+            &dir.join("node-restart.log"),
+        )
+        .context("restarting the node's containerd")?;
+        self.wait_cri_ready()
+    }
+
+    /// Waits until the node's CRI answers again after something else
+    /// restarted its containerd (ukrun-deploy, through
+    /// [`Node::restart_command`]).
+    pub fn wait_cri_ready(&self) -> Result<()> {
+        wait_cri(&self.cri)
+    }
+
+    /// The pid of the node's running containerd, as `node.sh` last
+    /// recorded it (a restart changes it; [`Node::env`] keeps the first).
+    pub fn containerd_pid(&self) -> Result<u32> {
+        Ok(NodeEnv::load(&self.state_dir().join("node.env"))?.containerd_pid)
+    }
+
     /// The node's state folder (containerd's root/state, logs, ukrun's root).
     pub fn state_dir(&self) -> &Path {
         &self.teardown.state_dir
@@ -190,8 +300,9 @@ impl Node {
     }
 
     /// Best effort: stops and removes every pod through the CRI, so the
-    /// runtime tears its guests down before containerd is killed.
-    fn remove_all_pods(&self) {
+    /// runtime tears its guests down before containerd is killed (and a
+    /// stopped kubelet's pods do not outlive it).
+    pub fn remove_all_pods(&self) {
         let Ok(pods) = self.cri.list_pods() else {
             return;
         };
@@ -212,6 +323,40 @@ impl Drop for Node {
         self.remove_all_pods();
         // `teardown` runs `node.sh down` when the fields drop.
     }
+}
+
+/// The environment variable that tells `node.sh up` which runtime
+/// handlers containerd gets.
+const HANDLERS_ENV: &str = "UKRUN_NODE_HANDLERS";
+
+/// The runtime handlers a node's containerd configuration has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handlers {
+    /// runc (the default) and ukrun.
+    RuncAndUkrun,
+    /// runc alone.
+    Runc,
+}
+
+impl Handlers {
+    /// As `UKRUN_NODE_HANDLERS` spells it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Handlers::RuncAndUkrun => "runc,ukrun",
+            Handlers::Runc => "runc",
+        }
+    }
+}
+
+/// Waits until containerd's CRI answers through `cri`.
+fn wait_cri(cri: &Cri) -> Result<()> {
+    wait::poll(
+        "containerd's CRI",
+        CRI_READY,
+        Duration::from_millis(200),
+        || cri.version().map(Some),
+    )?;
+    Ok(())
 }
 
 /// Owns a node's state folder: runs `node.sh down` on drop, whether or not
@@ -322,9 +467,11 @@ mod tests {
             netns_path: "/run/netns/n".into(),
             containerd_socket: "/run/n/containerd.sock".into(),
             containerd_pid: 1,
+            containerd_bin: "/usr/bin/containerd".into(),
             pod_network: PodNetwork::default(),
             containerd,
             containerd_server_version: server_version.into(),
+            default_runtime: "runc".into(),
         }
     }
 

@@ -21,6 +21,9 @@ pub struct NodeEnv {
     /// containerd's process id (the one process of the node allowed to
     /// stay in the node netns after every pod is gone).
     pub containerd_pid: u32,
+    /// The containerd binary the node runs (its folder also holds its
+    /// `ctr` and runc shim).
+    pub containerd_bin: PathBuf,
     /// The shape the node's CNI gives pods.
     pub pod_network: PodNetwork,
     /// The containerd `node.sh up` was asked to run.
@@ -28,6 +31,9 @@ pub struct NodeEnv {
     /// The version the running containerd reported (`ctr version`'s
     /// server version, e.g. `v2.3.4`).
     pub containerd_server_version: String,
+    /// containerd's default runtime handler (`runc` or `ukrun`): what a pod
+    /// without a runtime handler runs on.
+    pub default_runtime: String,
 }
 
 impl NodeEnv {
@@ -38,16 +44,9 @@ impl NodeEnv {
         NodeEnv::parse(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    /// Parses shell-style `KEY=value` lines (optional `export`, optional
-    /// single or double quotes, `#` comments).
+    /// Parses the lines `node.sh up` writes (see [`vars`]).
     pub fn parse(text: &str) -> Result<NodeEnv> {
-        let vars: HashMap<&str, &str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .filter_map(|line| line.strip_prefix("export ").unwrap_or(line).split_once('='))
-            .map(|(key, value)| (key.trim(), unquote(value.trim())))
-            .collect();
+        let vars = vars(text);
         let get = |key: &str| {
             vars.get(key)
                 .copied()
@@ -60,11 +59,25 @@ impl NodeEnv {
             containerd_pid: get("CONTAINERD_PID")?
                 .parse()
                 .context("CONTAINERD_PID is not a number")?,
+            containerd_bin: get("CONTAINERD_BIN")?.into(),
             pod_network: get("POD_NETWORK")?.parse()?,
             containerd: get("CONTAINERD_VERSION")?.parse()?,
             containerd_server_version: get("CONTAINERD_SERVER_VERSION")?.to_string(),
+            default_runtime: get("DEFAULT_RUNTIME")?.to_string(),
         })
     }
+}
+
+/// The variables of shell-style `KEY=value` lines (optional `export`,
+/// optional single or double quotes, `#` comments), as the test bed's
+/// scripts write their `*.env` files.
+pub fn vars(text: &str) -> HashMap<&str, &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.strip_prefix("export ").unwrap_or(line).split_once('='))
+        .map(|(key, value)| (key.trim(), unquote(value.trim())))
+        .collect()
 }
 
 /// `value` without one pair of surrounding quotes.
@@ -84,16 +97,19 @@ mod tests {
         let env = NodeEnv::parse(
             "# node\nexport NODE_NETNS=n1a\nNODE_NETNS_PATH='/run/netns/n1a'\n\
              CONTAINERD_SOCKET=\"/tmp/n1a/c.sock\"\nCONTAINERD_PID=42\nPOD_NETWORK=calico\n\
-             CONTAINERD_VERSION=2.3\nCONTAINERD_SERVER_VERSION=v2.3.4\n",
+             CONTAINERD_BIN=/usr/bin/containerd\n\
+             CONTAINERD_VERSION=2.3\nCONTAINERD_SERVER_VERSION=v2.3.4\nDEFAULT_RUNTIME=ukrun\n",
         )
         .unwrap();
         assert_eq!(env.netns, "n1a");
         assert_eq!(env.netns_path, PathBuf::from("/run/netns/n1a"));
         assert_eq!(env.containerd_socket, PathBuf::from("/tmp/n1a/c.sock"));
         assert_eq!(env.containerd_pid, 42);
+        assert_eq!(env.containerd_bin, PathBuf::from("/usr/bin/containerd"));
         assert_eq!(env.pod_network, PodNetwork::Calico);
         assert_eq!(env.containerd, Containerd::V2_3);
         assert_eq!(env.containerd_server_version, "v2.3.4");
+        assert_eq!(env.default_runtime, "ukrun");
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Pod<'n> {
     pub spec: PodSpec,
     /// The sandbox id.
     pub id: String,
+    /// The runtime handler it runs on ("" is containerd's default).
+    pub handler: String,
 }
 
 impl<'n> Pod<'n> {
@@ -52,7 +54,12 @@ impl<'n> Pod<'n> {
         let mut spec = PodSpec::new(name, &node.pod_log_dir(name)?);
         configure(&mut spec);
         let id = node.cri().run_pod_sandbox(&spec, handler)?;
-        Ok(Pod { node, spec, id })
+        Ok(Pod {
+            node,
+            spec,
+            id,
+            handler: handler.to_string(),
+        })
     }
 
     fn cri(&self) -> &Cri {
@@ -75,25 +82,39 @@ impl<'n> Pod<'n> {
         Ok(id)
     }
 
-    /// Creates and starts `container`, expecting the runtime to refuse it,
-    /// and returns the CRI error. containerd runs the runtime's `create`
-    /// during StartContainer, so the refusal comes from CreateContainer or
-    /// StartContainer; a created container is removed again, as kubelet
-    /// would. A container that starts is an error.
-    pub fn start_refused(&self, container: &ContainerSpec) -> Result<anyhow::Error> {
+    /// Creates and starts `container` and waits until it is RUNNING
+    /// (`Ok(id)`), or returns the CRI error of its refusal (`Err`).
+    /// containerd runs the runtime's `create` during StartContainer, so a
+    /// refusal comes from CreateContainer or StartContainer; a created
+    /// container is removed again, as kubelet would.
+    pub fn try_start(&self, container: &ContainerSpec) -> Result<Result<String, anyhow::Error>> {
         let id = match self.create(container) {
             Ok(id) => id,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        let started = self.cri().start_container(&id);
-        self.cri()
-            .remove_container(&id)
-            .with_context(|| format!("removing the refused container {}", container.name))?;
-        match started {
-            Ok(()) => bail!(
-                "container {} started, but should have been refused",
-                container.name
-            ),
+        if let Err(refusal) = self.cri().start_container(&id) {
+            self.cri()
+                .remove_container(&id)
+                .with_context(|| format!("removing the refused container {}", container.name))?;
+            return Ok(Err(refusal));
+        }
+        self.wait_running(&id)
+            .with_context(|| format!("container {}", container.name))?;
+        Ok(Ok(id))
+    }
+
+    /// Creates and starts `container`, expecting the runtime to refuse it
+    /// (see [`Pod::try_start`]), and returns the CRI error. A container
+    /// that starts is removed and is an error.
+    pub fn start_refused(&self, container: &ContainerSpec) -> Result<anyhow::Error> {
+        match self.try_start(container)? {
+            Ok(id) => {
+                self.remove_container(&id)?;
+                bail!(
+                    "container {} started, but should have been refused",
+                    container.name
+                )
+            }
             Err(refusal) => Ok(refusal),
         }
     }

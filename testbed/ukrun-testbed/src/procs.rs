@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use ukrun::supervisor::cgroup::cgroup_mounts;
 
 /// One process seen in `/proc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +86,24 @@ impl std::fmt::Display for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pid {}: {}", self.pid, self.cmdline)
     }
+}
+
+/// The value of cgroup interface `file` (e.g. `cpu.cfs_quota_us`) in the
+/// cgroup of process `pid` that has it, in whichever hierarchy does.
+pub fn cgroup_value(pid: u32, file: &str) -> Result<String> {
+    let member_of = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    let mounts = cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo")?);
+    let path = member_of
+        .lines()
+        .filter_map(|line| line.splitn(3, ':').nth(2))
+        .flat_map(|dir| {
+            mounts
+                .iter()
+                .map(move |m| m.join(dir.trim_start_matches('/')).join(file))
+        })
+        .find(|path| path.exists())
+        .with_context(|| format!("no cgroup of process {pid} has {file}"))?;
+    Ok(std::fs::read_to_string(path)?.trim().to_owned())
 }
 
 /// Every process except this one (processes exiting during the scan are

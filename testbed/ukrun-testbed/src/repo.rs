@@ -20,6 +20,35 @@ pub fn out_dir() -> PathBuf {
     root().join("testbed/out")
 }
 
+/// A folder of prebuilt test inputs: where the environment variable `env`
+/// points, else `../shared/<name>` beside the repository. It counts as
+/// there when `marker` (a path inside it) exists; otherwise the answer is
+/// `None` with one line on stderr saying what is missing (`what`) and how
+/// to get it (`how`), or, in CI (`CI` set), that line as the error.
+pub fn shared_dir(
+    env: &str,
+    name: &str,
+    marker: &str,
+    what: &str,
+    how: &str,
+) -> Result<Option<PathBuf>> {
+    let dir = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared").join(name));
+    if dir.join(marker).exists() {
+        return Ok(Some(dir));
+    }
+    let missing = format!(
+        "{what} not found at {} (set {env} to its folder; {how})",
+        dir.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        bail!("{missing}");
+    }
+    eprintln!("not run: {missing}");
+    Ok(None)
+}
+
 /// A test-bed script by its path under `<repo>/testbed`, checked to exist so
 /// a missing script fails with its name instead of a bare ENOENT.
 pub fn script(relative: &str) -> Result<PathBuf> {

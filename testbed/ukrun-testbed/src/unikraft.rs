@@ -5,11 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{ensure, Result};
 use serde_json::json;
 
 use crate::bundle::Bundle;
-use crate::repo;
+use crate::cri::ContainerSpec;
+use crate::pod::Pod;
+use crate::{cri_log, images, repo};
 
 /// Environment variable naming the images' folder.
 pub const DIR_ENV: &str = "UKRUN_UNIKRAFT_DIR";
@@ -20,21 +22,35 @@ pub const NETTEST_PORT: u16 = 8080;
 /// them) when they are missing outside CI. In CI (`CI` set) a missing
 /// folder fails the run.
 pub fn images() -> Result<Option<PathBuf>> {
-    let dir = std::env::var_os(DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo::root().join("../shared/unikernels/unikraft-0.16.3"));
-    if dir.join("images").is_dir() {
-        return Ok(Some(dir.join("images")));
-    }
-    let how = format!(
-        "the Unikraft test images are not at {} (set {DIR_ENV} to their folder; they are built offline from the source tarball and BUILD.md beside them)",
-        dir.display()
+    let dir = repo::shared_dir(
+        DIR_ENV,
+        "unikernels/unikraft-0.16.3",
+        "images",
+        "the Unikraft test images were",
+        "they are built offline from the source tarball and BUILD.md beside them",
+    )?;
+    Ok(dir.map(|dir| dir.join("images")))
+}
+
+/// Runs the `helloworld` image in `pod` (on the `ukrun` handler) and
+/// checks that it ran as a Unikraft guest: it prints, returns, and the
+/// container ends by itself with exit code 0 and reason `Completed`, its
+/// output in the container's log. Returns the exited container's id.
+pub fn run_helloworld(pod: &Pod) -> Result<String> {
+    let hello = ContainerSpec::new("hello", images::UNIKRAFT_HELLOWORLD);
+    let (id, status) = pod.run_to_completion(&hello)?;
+    ensure!(
+        status.exit_code == 0 && status.reason == "Completed",
+        "helloworld ended with exit code {} and reason {:?}",
+        status.exit_code,
+        status.reason
     );
-    if std::env::var_os("CI").is_some() {
-        bail!("{how}");
-    }
-    eprintln!("not run: {how}");
-    Ok(None)
+    let console = cri_log::read(&pod.log_path(&hello));
+    ensure!(
+        console.contains("Hello world!"),
+        "helloworld's output is not in its log: {console}"
+    );
+    Ok(id)
 }
 
 impl Bundle {

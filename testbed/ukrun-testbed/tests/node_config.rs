@@ -20,10 +20,17 @@ const NRI_KEYS: [&str; 3] = ["socket_path", "plugin_path", "plugin_config_path"]
 
 /// `node.sh config` for `containerd`: the configuration `up` would write.
 fn render(containerd: Containerd) -> Result<String> {
+    render_with_default_runtime(containerd, "")
+}
+
+/// Like [`render`], with `UKRUN_NODE_DEFAULT_RUNTIME` set to `runtime`
+/// (empty: node.sh's default).
+fn render_with_default_runtime(containerd: Containerd, runtime: &str) -> Result<String> {
     let out = Command::new("bash")
         .arg(repo::script("node.sh")?)
         .args(["config", STATE, "/usr/local/bin/ukrun"])
         .env(containerd_version::ENV, containerd.to_string())
+        .env("UKRUN_NODE_DEFAULT_RUNTIME", runtime)
         .output()?;
     ensure!(out.status.success(), "node.sh config: {out:?}");
     Ok(String::from_utf8(out.stdout)?)
@@ -69,6 +76,22 @@ fn containerd_2_3_config_has_the_1_6_settings() -> Result<()> {
             line.starts_with(key) && line.contains(STATE),
             "{line}: only NRI moves"
         );
+    }
+    Ok(())
+}
+
+/// `UKRUN_NODE_DEFAULT_RUNTIME` picks containerd's default runtime handler
+/// in both configurations (`runc` unless asked otherwise); another name
+/// fails.
+#[test]
+fn default_runtime_is_the_one_asked_for() -> Result<()> {
+    for containerd in [Containerd::V1_6, Containerd::V2_3] {
+        for (asked, handler) in [("", "runc"), ("runc", "runc"), ("ukrun", "ukrun")] {
+            let config = render_with_default_runtime(containerd, asked)?;
+            let line = format!("default_runtime_name = \"{handler}\"");
+            ensure!(config.contains(&line), "{containerd}, {asked:?}: {config}");
+        }
+        ensure!(render_with_default_runtime(containerd, "crun").is_err());
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use ukrun_testbed::repo;
 
 /// How a test starts a node (`Node::run`, `Node::run_on`, `Node::start`,
-/// `Node::start_on`).
-const STARTS: [&str; 2] = ["Node::run", "Node::start"];
+/// `Node::start_on`, ...), or a kubelet, which starts its own node.
+const STARTS: [&str; 4] = ["Node::run", "Node::start", "Kubelet::run", "Kubelet::start"];
 
 /// The test targets under `dir` whose source starts a node, but this one.
 fn node_targets(dir: &Path) -> Result<BTreeSet<String>> {

@@ -59,17 +59,46 @@ fn node_runs_runc_pods_and_cleans_up() -> Result<()> {
             .exec_sync(&web, &["echo", "hi"], Duration::from_secs(10))?;
         ensure!(out.exit_code == 0 && out.stdout == "hi\n", "exec: {out:?}");
 
-        let addr: SocketAddr = format!("{}:8080", pod.ip()?).parse()?;
-        let page = wait::poll(
-            "busybox httpd",
-            Duration::from_secs(10),
-            Duration::from_millis(200),
-            || node.netns().within(move || http::get(addr, "/")).map(Some),
-        )?;
-        ensure!(page == "hello\n", "page: {page:?}");
+        serves_hello(&node, &pod)?;
 
         pod.remove_container(&web)?;
         pod.remove()?;
     }
     footprint.assert_gone()
+}
+
+/// Waits (bounded) until `pod`'s web server answers its page.
+fn serves_hello(node: &Node, pod: &Pod) -> Result<()> {
+    let addr: SocketAddr = format!("{}:8080", pod.ip()?).parse()?;
+    let page = wait::poll(
+        "busybox httpd",
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || node.netns().within(move || http::get(addr, "/")).map(Some),
+    )?;
+    ensure!(page == "hello\n", "page: {page:?}");
+    Ok(())
+}
+
+/// `node.sh restart` (what ukrun-deploy runs on the node to restart
+/// containerd) replaces containerd in place: a new process on the same
+/// socket and state, while the pod started before goes on running and
+/// serving, and the CRI still drives it.
+#[test]
+fn pods_outlive_a_containerd_restart() -> Result<()> {
+    let node = Node::start(&runc()?)?;
+    let pod = Pod::run(&node, "restart", "")?;
+    let web = pod.start(&web_server())?;
+    let before = node.containerd_pid()?;
+    node.restart_containerd()?;
+    let after = node.containerd_pid()?;
+    ensure!(
+        after != before && !PathBuf::from(format!("/proc/{before}")).exists(),
+        "containerd {before} is still there (now recorded: {after})"
+    );
+    ensure!(pod.is_ready()?, "the pod is no longer ready");
+    pod.wait_running(&web)?;
+    serves_hello(&node, &pod)?;
+    pod.remove_container(&web)?;
+    pod.remove()
 }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, Mount, PodSandboxConfig,
-    PodSandboxMetadata,
+    ContainerConfig, ContainerMetadata, DnsConfig, IdMapping, ImageSpec, LinuxContainerConfig,
+    LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount,
+    NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata, UserNamespace,
 };
 
 /// What a test says about a pod; everything else gets kubelet-like defaults.
@@ -24,6 +25,9 @@ pub struct PodSpec {
     pub dns: Option<DnsConfig>,
     /// Folder the container log paths are relative to.
     pub log_directory: PathBuf,
+    /// The pod's user namespace (kubelet's `hostUsers: false`); `None` is
+    /// the host's (`hostUsers: true`, kubelet's default).
+    pub user_namespace: Option<UserNamespace>,
 }
 
 impl PodSpec {
@@ -51,8 +55,42 @@ impl PodSpec {
             log_directory: self.log_directory.display().to_string(),
             dns_config: self.dns.clone(),
             annotations: self.annotations.clone(),
+            linux: self
+                .user_namespace
+                .as_ref()
+                .map(|userns| LinuxPodSandboxConfig {
+                    security_context: Some(LinuxSandboxSecurityContext {
+                        namespace_options: Some(namespaces(userns)),
+                        ..LinuxSandboxSecurityContext::default()
+                    }),
+                    ..LinuxPodSandboxConfig::default()
+                }),
             ..PodSandboxConfig::default()
         }
+    }
+}
+
+/// A pod-wide user namespace as kubelet asks for one (`hostUsers: false`):
+/// container ids 0..`size` are host ids `host_id`.., for users and groups.
+pub fn pod_user_namespace(host_id: u32, size: u32) -> UserNamespace {
+    let mapping = IdMapping {
+        host_id,
+        container_id: 0,
+        length: size,
+    };
+    UserNamespace {
+        mode: NamespaceMode::Pod as i32,
+        uids: vec![mapping],
+        gids: vec![mapping],
+    }
+}
+
+/// The namespace options of a pod and its containers in user namespace
+/// `userns` (the pod's network, pid and ipc, as kubelet's defaults).
+fn namespaces(userns: &UserNamespace) -> NamespaceOption {
+    NamespaceOption {
+        userns_options: Some(userns.clone()),
+        ..NamespaceOption::default()
     }
 }
 
@@ -75,6 +113,9 @@ pub struct ContainerSpec {
     /// Mounts kubelet adds (e.g. the pod's `/etc/hosts`, which kubelet
     /// writes itself); containerd adds its own for the paths not listed.
     pub mounts: Vec<Mount>,
+    /// The pod's user namespace, which kubelet repeats for every container
+    /// (containerd refuses a container whose setting differs from its pod's).
+    pub user_namespace: Option<UserNamespace>,
 }
 
 impl ContainerSpec {
@@ -111,6 +152,33 @@ impl ContainerSpec {
         self
     }
 
+    /// Adds a read-only bind mount of the node's `host_path` at
+    /// `container_path`; `recursive` makes its submounts read-only too
+    /// (the CRI's `recursive_read_only`, Kubernetes' `recursiveReadOnly:
+    /// Enabled`).
+    pub fn read_only_mount(
+        mut self,
+        host_path: &Path,
+        container_path: &str,
+        recursive: bool,
+    ) -> Self {
+        self.mounts.push(Mount {
+            container_path: container_path.to_string(),
+            host_path: host_path.display().to_string(),
+            readonly: true,
+            recursive_read_only: recursive,
+            ..Mount::default()
+        });
+        self
+    }
+
+    /// Runs the container in its pod's user namespace `userns` (see
+    /// [`PodSpec::user_namespace`]).
+    pub fn user_namespace(mut self, userns: &UserNamespace) -> Self {
+        self.user_namespace = Some(userns.clone());
+        self
+    }
+
     /// The `ContainerConfig` for CreateContainer.
     pub fn config(&self) -> ContainerConfig {
         ContainerConfig {
@@ -127,6 +195,16 @@ impl ContainerSpec {
             annotations: self.annotations.clone(),
             log_path: self.log_path.clone(),
             mounts: self.mounts.clone(),
+            linux: self
+                .user_namespace
+                .as_ref()
+                .map(|userns| LinuxContainerConfig {
+                    security_context: Some(LinuxContainerSecurityContext {
+                        namespace_options: Some(namespaces(userns)),
+                        ..LinuxContainerSecurityContext::default()
+                    }),
+                    ..LinuxContainerConfig::default()
+                }),
             ..ContainerConfig::default()
         }
     }
