@@ -8,6 +8,7 @@ pub mod dns_relay;
 pub mod forward;
 pub mod ifname;
 pub mod journal;
+pub mod libnftables;
 pub mod netns;
 pub mod nft;
 pub mod observe;

@@ -1,5 +1,6 @@
 //! The nftables table of routed mode (rendered as text, pure) and the thin
-//! wrapper that loads or deletes it with the `nft` binary.
+//! wrapper that loads or deletes it through libnftables in this process
+//! ([`libnftables`]).
 //!
 //! It marks in conntrack the connections that belong to the pod netns itself
 //! (sidecars): every connection it originates (output, new) and every new
@@ -10,11 +11,10 @@
 //! interface keeps answering the node's ARP for the pod IP.
 //! Syntax: nft(8), "SOCKET EXPRESSION", "CONNTRACK EXPRESSIONS".
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
 
 use super::ifname::IfName;
+use super::libnftables;
 use crate::spec::ports::{GuestPort, Protocol};
 
 /// Conntrack mark of the pod's own (sidecar) connections.
@@ -26,7 +26,7 @@ pub const GUEST_MARK: u32 = 0x0040_0000;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NftError {
     /// The binary is missing.
-    #[error("nft not found: routed mode needs nftables (install the nftables package) or use the annotation ukrun.dev/network-mode: tc")]
+    #[error("libnftables not found: routed mode needs nftables (install the nftables package) or use the annotation ukrun.dev/network-mode: tc")]
     Missing,
     /// nft refused the request.
     #[error("nft: {0}")]
@@ -145,48 +145,16 @@ pub fn routed_ruleset(r: &RoutedRules<'_>) -> String {
     )
 }
 
-/// Loads `ruleset` (in the current netns).
+/// Loads `ruleset` (in the calling thread's netns) as one transaction.
 pub fn load(ruleset: &str) -> Result<(), NftError> {
-    run(&["-f", "-"], Some(ruleset))
+    libnftables::run(ruleset)
 }
 
 /// Deletes table `ip <table>`; a table that is already gone is fine.
 pub fn delete_table(table: &str) -> Result<(), NftError> {
-    match run(&["delete", "table", "ip", table], None) {
+    match libnftables::run(&format!("delete table ip {table}")) {
         Err(NftError::Failed(msg)) if msg.contains("No such file or directory") => Ok(()),
         other => other,
-    }
-}
-
-fn run(args: &[&str], stdin: Option<&str>) -> Result<(), NftError> {
-    let mut child = Command::new("nft")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => NftError::Missing,
-            _ => NftError::Failed(e.to_string()),
-        })?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| NftError::Failed(e.to_string()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| NftError::Failed(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        Err(NftError::Failed(
-            msg.lines().next().unwrap_or("failed").trim().to_owned(),
-        ))
     }
 }
 

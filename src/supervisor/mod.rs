@@ -40,7 +40,7 @@ use crate::jail::layout::Needs;
 use crate::log::Logger;
 use crate::names::Named;
 use crate::net::dns_relay::{Relay, RelayConfig};
-use crate::net::{forward, journal, observe, plan};
+use crate::net::{forward, journal, libnftables, observe, plan};
 use crate::spec::rootfs_path::Access;
 use crate::spec::unikernel::open_vmm_file;
 use crate::spec::Bundle;
@@ -365,6 +365,9 @@ async fn wire_network(
     state: &mut ContainerState,
     wiring: &plan::Wiring,
 ) -> Result<(rtnetlink::Handle, OwnedFd, plan::GuestNet), String> {
+    if wiring.mode == plan::NetworkMode::Routed {
+        std::thread::spawn(libnftables::preload);
+    }
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
     tokio::spawn(conn);
     let lock = predecessor::take_over(ctx, state, &handle).await?;
