@@ -16,36 +16,23 @@
 //! `cargo bench --bench cri_first_answer` (`BENCH_ITERS` sets the samples
 //! per side, default 10). Without the Unikraft images it says so and exits.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use ukrun_testbed::cri::ContainerSpec;
+use ukrun_testbed::first_answer::{self, Timing};
 use ukrun_testbed::leftovers::Footprint;
-use ukrun_testbed::netns::Netns;
 use ukrun_testbed::node::Node;
 use ukrun_testbed::pod::{Pod, UKRUN_HANDLER};
 use ukrun_testbed::procs::{self, Memory};
 use ukrun_testbed::stats::{self, ms, Summary};
 use ukrun_testbed::unikraft::NETTEST_PORT;
-use ukrun_testbed::{bench, http, images, interrupt, nettest, wait};
+use ukrun_testbed::{bench, images, interrupt, nettest};
 
 /// Samples per side when `BENCH_ITERS` is not set.
 const DEFAULT_ITERS: usize = 10;
-/// Pause between two GETs of the poller.
-const POLL_INTERVAL: Duration = Duration::from_millis(5);
-/// How long one GET waits for its connection: a SYN sent while the guest
-/// does not yet read its tap is lost, and the kernel would resend it only
-/// after 1 s.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(50);
-/// Longest wait for the first answer (a ukrun sample takes about a second).
-const ANSWER_DEADLINE: Duration = Duration::from_secs(60);
-
 /// One side of the comparison: a runtime handler and the server it runs.
 struct Side {
     /// Short name in the output.
@@ -60,16 +47,10 @@ struct Side {
 
 /// What one sample measured, timed from just before CreateContainer.
 struct Sample {
-    /// When CreateContainer returned.
-    created: Duration,
-    /// When StartContainer returned.
-    started: Duration,
-    /// When the first `200` had arrived.
-    answered: Duration,
-    /// The server's memory right after that answer.
+    /// When each step was done.
+    timing: Timing,
+    /// The server's memory right after its first answer.
     memory: Memory,
-    /// How many GETs the poller sent after CreateContainer was sent.
-    attempts: u32,
 }
 
 fn main() -> ExitCode {
@@ -139,30 +120,11 @@ fn sample(
 fn measure(node: &Node, side: &Side, name: &str, footprint: &mut Footprint) -> Result<Sample> {
     let pod = Pod::run(node, name, side.handler)?;
     footprint.add_pod(&pod)?;
-    let ip = pod.ip()?;
-    let addr = SocketAddr::new(
-        ip.parse().with_context(|| format!("pod IP {ip:?}"))?,
-        NETTEST_PORT,
-    );
-    let poller = Poller::start(node.netns(), addr);
-    let begin = Instant::now();
-    poller.count_from_now();
-    let id = pod.create(&side.container)?;
-    let created = begin.elapsed();
-    footprint.add_container(&id);
-    node.cri().start_container(&id)?;
-    let started = begin.elapsed();
-    let (answer, attempts) = poller.first_answer()?;
-    let memory = server_memory(&id, side.server)?;
-    pod.remove_container(&id)?;
+    let timing = first_answer::serve(node, &pod, &side.container, NETTEST_PORT, footprint)?;
+    let memory = server_memory(&timing.id, side.server)?;
+    pod.remove_container(&timing.id)?;
     pod.remove()?;
-    Ok(Sample {
-        created,
-        started,
-        answered: answer.saturating_duration_since(begin),
-        memory,
-        attempts,
-    })
+    Ok(Sample { timing, memory })
 }
 
 /// The memory of the process of container `id` whose program name starts
@@ -177,87 +139,13 @@ fn server_memory(id: &str, server: &str) -> Result<Memory> {
     procs::memory(first.pid)
 }
 
-/// A thread in the node netns that GETs `/` at one address every
-/// [`POLL_INTERVAL`] until the first `200` (connection errors and other
-/// answers are retried), for at most [`ANSWER_DEADLINE`]. Dropping it
-/// stops the thread.
-struct Poller {
-    stop: Arc<AtomicBool>,
-    attempts: Arc<AtomicU32>,
-    thread: Option<JoinHandle<Result<Option<Instant>>>>,
-}
-
-impl Poller {
-    /// Starts polling `addr` from inside `netns`.
-    fn start(netns: Netns, addr: SocketAddr) -> Poller {
-        let stop = Arc::new(AtomicBool::new(false));
-        let attempts = Arc::new(AtomicU32::new(0));
-        let (flag, count) = (stop.clone(), attempts.clone());
-        let thread = std::thread::spawn(move || {
-            netns.within(move || poll_until_answer(addr, &flag, &count))
-        });
-        Poller {
-            stop,
-            attempts,
-            thread: Some(thread),
-        }
-    }
-
-    /// Forgets the GETs sent so far (before the container was asked for).
-    fn count_from_now(&self) {
-        self.attempts.store(0, Ordering::SeqCst);
-    }
-
-    /// Waits for the first `200`; returns when it arrived and how many GETs
-    /// were sent since [`Poller::count_from_now`].
-    fn first_answer(mut self) -> Result<(Instant, u32)> {
-        let thread = self
-            .thread
-            .take()
-            .context("the poller was already joined")?;
-        let answered = thread
-            .join()
-            .map_err(|_| anyhow!("the poller thread panicked"))??;
-        let at = answered.context("the poller was stopped")?;
-        Ok((at, self.attempts.load(Ordering::SeqCst)))
-    }
-}
-
-impl Drop for Poller {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The poller's loop: when the first `200` arrived, or `None` once `stop`
-/// is set.
-fn poll_until_answer(
-    addr: SocketAddr,
-    stop: &AtomicBool,
-    attempts: &AtomicU32,
-) -> Result<Option<Instant>> {
-    wait::poll(
-        &format!("the first 200 from http://{addr}/"),
-        ANSWER_DEADLINE,
-        POLL_INTERVAL,
-        || {
-            if stop.load(Ordering::SeqCst) {
-                return Ok(Some(None));
-            }
-            attempts.fetch_add(1, Ordering::SeqCst);
-            http::get_bytes_within(addr, "/", CONNECT_TIMEOUT)?;
-            Ok(Some(Some(Instant::now())))
-        },
-    )
-}
-
 /// Prints each side's figures, then the line with the ratio of the first
 /// side's median to the second's.
 fn print_summary(sides: &[Side], samples: &[Vec<Sample>]) {
-    let answered: Vec<Summary> = samples.iter().map(|s| summary(s, |x| x.answered)).collect();
+    let answered: Vec<Summary> = samples
+        .iter()
+        .map(|s| summary(s, |x| x.timing.answered))
+        .collect();
     println!(
         "CreateContainer -> first HTTP 200 over {} samples per side (interleaved, 1 warm-up each not counted):",
         samples[0].len()
@@ -286,13 +174,13 @@ fn print_summary(sides: &[Side], samples: &[Vec<Sample>]) {
 /// returned, first `200`, and the GETs it took.
 fn print_breakdown(side: &Side, kept: &[Sample]) {
     let line = |s: Summary| format!("{} / {} / {}", ms(s.median), ms(s.p90), ms(s.min));
-    let attempts: Vec<f64> = kept.iter().map(|s| f64::from(s.attempts)).collect();
+    let attempts: Vec<f64> = kept.iter().map(|s| f64::from(s.timing.attempts)).collect();
     println!(
         "    {:<5} CreateContainer returned {}; StartContainer returned {}; first 200 {}; {:.0} GETs (median)",
         side.name,
-        line(summary(kept, |s| s.created)),
-        line(summary(kept, |s| s.started)),
-        line(summary(kept, |s| s.answered)),
+        line(summary(kept, |s| s.timing.created)),
+        line(summary(kept, |s| s.timing.started)),
+        line(summary(kept, |s| s.timing.answered)),
         stats::median(&attempts)
     );
 }

@@ -31,6 +31,7 @@ pub mod dns_server;
 pub mod doctor;
 pub mod examples;
 pub mod fake_dns;
+pub mod first_answer;
 pub mod fixture;
 pub mod guest;
 pub mod guest_answers;

@@ -58,6 +58,41 @@ pub fn memory(pid: u32) -> Result<Memory> {
     })
 }
 
+/// The proportional set size of process `pid` in KiB (`Pss` of
+/// `/proc/PID/smaps_rollup`): its resident pages, each shared page counted
+/// as its share, so that the figures of many VMMs add up to what they
+/// really hold together.
+pub fn pss_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let rollup = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    status_kib(&rollup, "Pss").with_context(|| format!("{path} has no Pss"))
+}
+
+/// The CPU time process `pid` has used, user and system, in clock ticks
+/// (`utime` + `stime` of `/proc/PID/stat`; see [`clock_ticks_per_second`]).
+pub fn cpu_ticks(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    stat_cpu_ticks(&stat).with_context(|| format!("{path} has no utime and stime"))
+}
+
+/// The kernel's clock ticks per second, the unit of [`cpu_ticks`].
+pub fn clock_ticks_per_second() -> Result<u64> {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?
+        .context("the kernel reports no CLK_TCK")?;
+    u64::try_from(ticks).context("CLK_TCK is negative")
+}
+
+/// `utime` + `stime` of a `/proc/PID/stat` line: fields 14 and 15, counted
+/// after the command name's closing parenthesis (a name may hold spaces).
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// The processes whose program name starts with `program` (e.g.
 /// `qemu-system`) and whose cgroup path names container `id`: containerd
 /// names a container's cgroup by its id, and ukrun puts the VMM in a
@@ -174,6 +209,16 @@ mod tests {
         assert_eq!(status_kib(status, "VmSwap"), None);
         let mine = memory(std::process::id()).unwrap();
         assert!(mine.rss_kib > 0 && mine.hwm_kib >= mine.rss_kib);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_after_a_command_name_with_spaces() {
+        let stat = "42 (qemu (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 3";
+        assert_eq!(stat_cpu_ticks(stat), Some(22));
+        assert_eq!(stat_cpu_ticks("42 (short) S 1"), None);
+        assert!(cpu_ticks(std::process::id()).is_ok());
+        assert!(clock_ticks_per_second().unwrap() > 0);
+        assert!(pss_kib(std::process::id()).unwrap() > 0);
     }
 
     #[test]

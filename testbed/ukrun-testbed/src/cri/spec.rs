@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use k8s_cri::v1::{
     ContainerConfig, ContainerMetadata, DnsConfig, IdMapping, ImageSpec, LinuxContainerConfig,
-    LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount,
-    NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata, UserNamespace,
+    LinuxContainerResources, LinuxContainerSecurityContext, LinuxPodSandboxConfig,
+    LinuxSandboxSecurityContext, Mount, NamespaceMode, NamespaceOption, PodSandboxConfig,
+    PodSandboxMetadata, UserNamespace,
 };
 
 /// What a test says about a pod; everything else gets kubelet-like defaults.
@@ -116,6 +117,9 @@ pub struct ContainerSpec {
     /// The pod's user namespace, which kubelet repeats for every container
     /// (containerd refuses a container whose setting differs from its pod's).
     pub user_namespace: Option<UserNamespace>,
+    /// The container's memory limit in bytes (kubelet's
+    /// `resources.limits.memory`); None for no limit.
+    pub memory_limit: Option<i64>,
 }
 
 impl ContainerSpec {
@@ -179,6 +183,33 @@ impl ContainerSpec {
         self
     }
 
+    /// Limits the container's memory to `mib` MiB (for a guest on ukrun,
+    /// the memory it boots with).
+    pub fn memory_limit_mib(mut self, mib: i64) -> Self {
+        self.memory_limit = Some(mib * 1024 * 1024);
+        self
+    }
+
+    /// The Linux part of the config: the pod's user namespace and the
+    /// memory limit, when either is set.
+    fn linux_config(&self) -> Option<LinuxContainerConfig> {
+        if self.user_namespace.is_none() && self.memory_limit.is_none() {
+            return None;
+        }
+        Some(LinuxContainerConfig {
+            resources: self.memory_limit.map(|bytes| LinuxContainerResources {
+                memory_limit_in_bytes: bytes,
+                ..LinuxContainerResources::default()
+            }),
+            security_context: self.user_namespace.as_ref().map(|userns| {
+                LinuxContainerSecurityContext {
+                    namespace_options: Some(namespaces(userns)),
+                    ..LinuxContainerSecurityContext::default()
+                }
+            }),
+        })
+    }
+
     /// The `ContainerConfig` for CreateContainer.
     pub fn config(&self) -> ContainerConfig {
         ContainerConfig {
@@ -195,16 +226,7 @@ impl ContainerSpec {
             annotations: self.annotations.clone(),
             log_path: self.log_path.clone(),
             mounts: self.mounts.clone(),
-            linux: self
-                .user_namespace
-                .as_ref()
-                .map(|userns| LinuxContainerConfig {
-                    security_context: Some(LinuxContainerSecurityContext {
-                        namespace_options: Some(namespaces(userns)),
-                        ..LinuxContainerSecurityContext::default()
-                    }),
-                    ..LinuxContainerConfig::default()
-                }),
+            linux: self.linux_config(),
             ..ContainerConfig::default()
         }
     }
