@@ -274,10 +274,18 @@ impl Drop for Container<'_> {
     }
 }
 
-/// Waits until process `pid` has exited (gone or a zombie).
+/// Waits until process `pid` has exited (gone or a zombie), and reaps it
+/// when it is this process's child (this process being the subreaper of a
+/// container's init, as containerd's shim is).
 pub fn wait_gone(pid: i32) -> Result<()> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let deadline = Instant::now() + EXIT_TIMEOUT;
     loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => {}
+            Ok(_) => return Ok(()),
+            Err(e) => bail!("waiting for process {pid}: {e}"),
+        }
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // The state follows the parenthesised command name.
         let state = stat
