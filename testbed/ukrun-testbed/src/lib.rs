@@ -18,6 +18,7 @@
 pub mod bench;
 pub mod blob_server;
 pub mod bundle;
+pub mod burst;
 pub mod churn;
 pub mod cluster_pod;
 pub mod cni;
@@ -55,6 +56,7 @@ pub mod nettest;
 pub mod network_shape;
 pub mod node;
 pub mod node_env;
+pub mod node_errors;
 pub mod oci_runtime;
 pub mod pod;
 pub mod pod_files;
