@@ -27,6 +27,7 @@ pub mod containerd_version;
 pub mod crash_kernel;
 pub mod cri;
 pub mod cri_log;
+pub mod crun;
 pub mod demo;
 pub mod demo_checks;
 pub mod diagnostics;
