@@ -16,28 +16,19 @@
 //! and Ctrl-C (children run in their own process groups, so only the bench
 //! sees the terminal's SIGINT and then cleans up before exiting).
 
-use std::ffi::OsString;
-use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use serde_json::{json, Value};
 use ukrun_testbed::bundle::Bundle;
-use ukrun_testbed::netns::checked_stdout;
 use ukrun_testbed::oci_runtime::{OciRuntime, WorkDir};
 use ukrun_testbed::stats::{self, Summary};
 use ukrun_testbed::veth_pods::{tool, NamedNetns, VethPod};
-use ukrun_testbed::{bench, images, interrupt};
+use ukrun_testbed::{bench, crun, images, interrupt};
 
 /// Samples per side when `BENCH_ITERS` is not set.
 const DEFAULT_ITERS: usize = 15;
-
-/// ukrun's configuration: TCG (KVM does not run ordinary guests here) and a
-/// short stop grace period.
-const UKRUN_CONFIG: &str = "[qemu]\naccel = \"tcg\"\n[supervisor]\nstop_grace_seconds = 1\n";
 
 fn main() -> ExitCode {
     bench::main("create_start", run)
@@ -55,7 +46,7 @@ fn run() -> Result<()> {
         tool(program, &[version]).with_context(|| format!("{program} is required"))?;
     }
     interrupt::install()?;
-    enter_private_mount_namespace()?;
+    crun::enter_private_mount_namespace()?;
 
     let tag = format!("ukb{}", std::process::id());
     let work = WorkDir::create(std::env::temp_dir().join(format!("ukrun-bench-{tag}")))?;
@@ -63,25 +54,11 @@ fn run() -> Result<()> {
     let ukrun_pod = VethPod::connect(&node, &tag, 0)?;
     let crun_pod = VethPod::connect(&node, &tag, 1)?;
 
-    let config = work.path().join("ukrun.toml");
-    fs::write(&config, UKRUN_CONFIG).context("cannot write ukrun's config")?;
-    let ukrun = OciRuntime::prepare(
-        "ukrun",
-        ukrun_bin,
-        work.path(),
-        &[],
-        &[(OsString::from("UKRUN_CONFIG"), config.into_os_string())],
-    )?;
+    let ukrun = OciRuntime::ukrun(ukrun_bin, work.path())?;
     let _guest_bundle =
         Bundle::linux_guest(ukrun.bundle(), &guest, Path::new(&ukrun_pod.netns.path()))?;
-    let crun = OciRuntime::prepare(
-        "crun",
-        PathBuf::from("crun"),
-        work.path(),
-        &["--cgroup-manager=disabled"],
-        &[],
-    )?;
-    make_busybox_bundle(crun.bundle(), &crun_pod.netns)?;
+    let crun = crun::prepare(work.path())?;
+    crun::busybox_bundle(crun.bundle(), &crun_pod.netns)?;
 
     let sides = [&ukrun, &crun];
     eprintln!(
@@ -174,96 +151,4 @@ fn ukrun_binary() -> Result<PathBuf> {
         path.display()
     );
     Ok(path)
-}
-
-/// Moves the bench (and so both runtimes) into a private mount namespace and,
-/// on a hybrid cgroup layout (v1 controllers plus a cgroup2 mount with
-/// controllers, as on these machines), hides the cgroup2 mount there: crun
-/// refuses to run at all on such a layout ("cgroups in hybrid mode not
-/// supported"). ukrun is unaffected (it gets no cgroupsPath). The netns bind
-/// mounts are made in this namespace too: if the bench is killed outright,
-/// the namespaces go with the last process in it and only empty files stay
-/// in /run/netns.
-fn enter_private_mount_namespace() -> Result<()> {
-    use nix::mount::{mount, umount2, MntFlags, MsFlags};
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .context("cannot create a private mount namespace")?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .context("cannot make the mount namespace private")?;
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").context("cannot read mountinfo")?;
-    for point in hybrid_cgroup2_mounts(&mountinfo) {
-        umount2(point.as_str(), MntFlags::MNT_DETACH)
-            .with_context(|| format!("cannot hide {point} from crun"))?;
-    }
-    Ok(())
-}
-
-/// cgroup2 mount points below /sys/fs/cgroup (the hybrid layout's `unified`
-/// mount); none when /sys/fs/cgroup itself is the cgroup2 mount.
-fn hybrid_cgroup2_mounts(mountinfo: &str) -> Vec<String> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            let point = pre.split_whitespace().nth(4)?;
-            (post.split_whitespace().next()? == "cgroup2" && point.starts_with("/sys/fs/cgroup/"))
-                .then(|| point.to_owned())
-        })
-        .collect()
-}
-
-/// Links `src` to `dst`, copying when they are on different filesystems.
-fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
-    if fs::hard_link(src, dst).is_err() {
-        fs::copy(src, dst)
-            .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
-    }
-    Ok(())
-}
-
-fn write_spec(bundle: &Path, spec: &Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(spec)?;
-    fs::write(bundle.join("config.json"), text).context("cannot write config.json")
-}
-
-/// The crun bundle: busybox-static running `sleep 1000`, from `crun spec`.
-fn make_busybox_bundle(bundle: &Path, pod: &NamedNetns) -> Result<()> {
-    let bin = bundle.join("rootfs/bin");
-    fs::create_dir_all(&bin).context("cannot create the busybox rootfs")?;
-    link_or_copy(Path::new("/bin/busybox"), &bin.join("busybox"))
-        .context("busybox-static's /bin/busybox is required")?;
-    symlink("busybox", bin.join("sleep")).context("cannot link sleep")?;
-    let output = Command::new("crun")
-        .arg("spec")
-        .arg("--bundle")
-        .arg(bundle)
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run crun spec")?;
-    checked_stdout("crun spec", output)?;
-    let path = bundle.join("config.json");
-    let mut spec: Value =
-        serde_json::from_str(&fs::read_to_string(&path)?).context("crun spec wrote no JSON")?;
-    spec["process"]["args"] = json!(["sleep", "1000"]);
-    spec["process"]["terminal"] = json!(false);
-    spec["hostname"] = json!("bench-busybox");
-    // Root lacks CAP_SYS_RESOURCE here: a negative oom_score_adj fails.
-    if let Some(process) = spec["process"].as_object_mut() {
-        process.remove("oomScoreAdj");
-    }
-    if let Some(linux) = spec["linux"].as_object_mut() {
-        linux.remove("cgroupsPath");
-    }
-    let namespaces = spec["linux"]["namespaces"]
-        .as_array_mut()
-        .context("crun spec has no linux.namespaces")?;
-    namespaces.retain(|ns| ns["type"] != "network");
-    namespaces.push(json!({"type": "network", "path": pod.path()}));
-    write_spec(bundle, &spec)
 }

@@ -12,7 +12,6 @@
 //! `cargo bench --bench setup_time` (`BENCH_ITERS` samples per side,
 //! default 20). Everything is owned by Drop guards (also on Ctrl-C).
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -28,8 +27,6 @@ use ukrun_testbed::{bench, images, interrupt};
 const FEW: usize = 10;
 /// See [`FEW`].
 const MANY: usize = 100;
-/// ukrun's configuration (no VMM runs: containers are only created).
-const UKRUN_CONFIG: &str = "[qemu]\naccel = \"tcg\"\n[supervisor]\nstop_grace_seconds = 1\n";
 
 fn main() -> ExitCode {
     bench::main("setup_time", run)
@@ -116,15 +113,7 @@ fn run() -> Result<()> {
     interrupt::install()?;
     let tag = format!("uks{}", std::process::id());
     let work = WorkDir::create(std::env::temp_dir().join(format!("ukrun-bench-{tag}")))?;
-    let config = work.path().join("ukrun.toml");
-    std::fs::write(&config, UKRUN_CONFIG).context("cannot write ukrun's config")?;
-    let ukrun = OciRuntime::prepare(
-        "ukrun",
-        PathBuf::from(env!("CARGO_BIN_EXE_ukrun")),
-        work.path(),
-        &[],
-        &[(OsString::from("UKRUN_CONFIG"), config.into_os_string())],
-    )?;
+    let ukrun = OciRuntime::ukrun(PathBuf::from(env!("CARGO_BIN_EXE_ukrun")), work.path())?;
     let mut maker = PodMaker {
         ukrun: &ukrun,
         node: NamedNetns::add(format!("{tag}-node"))?,

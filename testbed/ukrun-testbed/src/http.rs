@@ -7,8 +7,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::wait;
+
 /// Connect timeout and read/write timeout of one GET.
 const TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause between two GETs of [`first_answer`].
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long one GET of [`first_answer`] waits for its connection: a SYN
+/// sent before a guest reads its tap is lost, and the kernel would resend
+/// it only after 1 s.
+const POLL_CONNECT: Duration = Duration::from_millis(100);
 
 /// Fetches `http://addr/path` and returns the body of a `200` answer as
 /// text; any other status, a refused connection or a timeout is an error.
@@ -61,4 +69,16 @@ pub fn get_bytes_waiting(
         bail!("GET http://{addr}{path} answered {status:?}");
     }
     Ok(raw.split_off(split.1))
+}
+
+/// Polls `GET /` at `addr` (every 10 ms, each connection given 100 ms)
+/// until a `200` arrives, for at most `limit`: a booting guest's first
+/// answer, soon after it comes.
+pub fn first_answer(addr: SocketAddr, limit: Duration) -> Result<()> {
+    wait::poll(
+        &format!("an answer from http://{addr}/"),
+        limit,
+        POLL_INTERVAL,
+        || get_bytes_within(addr, "/", POLL_CONNECT).map(|_| Some(())),
+    )
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Result};
 
 use ukrun::state::netns_id::NetnsId;
 use ukrun::supervisor::cgroup::cgroup_mounts;
@@ -50,6 +50,22 @@ impl Footprint {
             node_netns_inode: procs::netns_inode(node_netns.path())?,
             node_netns,
             containerd_pid: node.containerd_pid()?,
+            ids: Vec::new(),
+            pod_netns: Vec::new(),
+        })
+    }
+
+    /// The footprint of a runtime driven directly, as the shim drives it
+    /// (no containerd): its working folder `dir` (named on its processes'
+    /// command lines), its state root `root` and the netns it serves pods
+    /// from, `node_netns`.
+    pub fn for_runtime(dir: &Path, root: PathBuf, node_netns: Netns) -> Result<Footprint> {
+        Ok(Footprint {
+            state_dir: dir.display().to_string(),
+            ukrun_root: root,
+            node_netns_inode: procs::netns_inode(node_netns.path())?,
+            node_netns,
+            containerd_pid: 0,
             ids: Vec::new(),
             pod_netns: Vec::new(),
         })
@@ -227,18 +243,7 @@ impl Footprint {
     /// Waits (bounded) until [`Footprint::leftovers`] is empty; fails with
     /// the list of what stayed.
     pub fn assert_gone(&self) -> Result<()> {
-        wait::poll(
-            "the pods' leftovers to go",
-            SETTLE,
-            Duration::from_millis(250),
-            || {
-                let leftovers = self.leftovers()?;
-                if leftovers.is_empty() {
-                    return Ok(Some(()));
-                }
-                bail!("left behind:\n  {}", leftovers.join("\n  "))
-            },
-        )
+        wait::until_none_left("the pods' leftovers to go", SETTLE, || self.leftovers())
     }
 
     /// What exists now (processes and container state).
@@ -256,18 +261,9 @@ impl Footprint {
     /// Waits (bounded) until nothing exists beyond `before`; fails with the
     /// list of what was added.
     pub fn assert_nothing_added(&self, before: &Snapshot) -> Result<()> {
-        wait::poll(
-            "nothing new to be left",
-            SETTLE,
-            Duration::from_millis(250),
-            || {
-                let added = self.snapshot().added_since(before);
-                if added.is_empty() {
-                    return Ok(Some(()));
-                }
-                bail!("left behind:\n  {}", added.join("\n  "))
-            },
-        )
+        wait::until_none_left("nothing new to be left", SETTLE, || {
+            Ok(self.snapshot().added_since(before))
+        })
     }
 }
 

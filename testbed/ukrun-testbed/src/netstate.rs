@@ -39,10 +39,28 @@ pub fn snapshot(netns: &Netns) -> Result<Vec<String>> {
             output
                 .lines()
                 .filter(|line| !line.trim().is_empty())
-                .map(|line| format!("[{label}] {}", line.trim_end())),
+                .map(|line| format!("[{label}] {}", without_timers(line.trim_end()))),
         );
     }
     Ok(lines)
+}
+
+/// `line` with the value after every `*_timer` word replaced by `T`: a
+/// bridge's timers (`gc_timer 297.65`) count down on their own.
+fn without_timers(line: &str) -> String {
+    if !line.contains("_timer ") {
+        return line.to_string();
+    }
+    let mut after_timer = false;
+    let words: Vec<&str> = line
+        .split_whitespace()
+        .map(|word| {
+            let shown = if after_timer { "T" } else { word };
+            after_timer = word.ends_with("_timer");
+            shown
+        })
+        .collect();
+    words.join(" ")
 }
 
 /// The [`snapshot`] of a pod netns with what tells one guest container's
@@ -178,6 +196,21 @@ mod tests {
         );
         assert_eq!(first[3], "[nft list ruleset] table ip ukrun_TAP {");
         assert!(first[0].contains("2: eth0@if9") && first[0].contains("0a:00:00:00:00:01"));
+    }
+
+    #[test]
+    fn bridge_timers_do_not_count_as_changes() {
+        let line = |gc: &str| {
+            without_timers(&format!(
+                "2: cni0: <UP> mtu 1500 \\    bridge hello_timer    0.00 gc_timer  {gc} group_fwd_mask 0"
+            ))
+        };
+        assert_eq!(line("297.65"), line("270.61"));
+        assert_eq!(
+            line("1.00"),
+            "2: cni0: <UP> mtu 1500 \\ bridge hello_timer T gc_timer T group_fwd_mask 0"
+        );
+        assert_eq!(without_timers("1: lo:  <UP>"), "1: lo:  <UP>");
     }
 
     #[test]

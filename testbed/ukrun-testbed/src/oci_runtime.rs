@@ -19,6 +19,10 @@ use crate::netns::checked_stdout;
 /// How long a container's init may take to vanish after `delete --force`.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// ukrun's configuration in the benchmarks: TCG (KVM does not run ordinary
+/// guests here) and a short stop grace period.
+const UKRUN_CONFIG: &str = "[qemu]\naccel = \"tcg\"\n[supervisor]\nstop_grace_seconds = 1\n";
+
 /// A directory removed with everything in it on drop.
 pub struct WorkDir(PathBuf);
 
@@ -97,6 +101,21 @@ impl OciRuntime {
         })
     }
 
+    /// The ukrun binary `bin` under `<work>/ukrun`, with the benchmarks'
+    /// configuration (TCG, a 1 s stop grace period) written to
+    /// `<work>/ukrun.toml` and handed as `UKRUN_CONFIG`.
+    pub fn ukrun(bin: PathBuf, work: &Path) -> Result<OciRuntime> {
+        let config = work.join("ukrun.toml");
+        fs::write(&config, UKRUN_CONFIG).context("cannot write ukrun's config")?;
+        OciRuntime::prepare(
+            "ukrun",
+            bin,
+            work,
+            &[],
+            &[(OsString::from("UKRUN_CONFIG"), config.into_os_string())],
+        )
+    }
+
     /// The runtime with its global flags and `args`, stdin from /dev/null,
     /// stdout/stderr appended to files, in its own process group.
     pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Command> {
@@ -151,6 +170,11 @@ impl OciRuntime {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Its state root (`<work>/<name>/root`).
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The bundle folder made for it (`<work>/<name>/bundle`).
@@ -249,10 +273,29 @@ impl Container<'_> {
         self.teardown()
     }
 
-    fn teardown(&self) -> Result<()> {
-        let init = fs::read_to_string(&self.pid_file)
+    /// Stops the container as the shim does when its init ends at once on
+    /// `signal`: `kill <id> <signal>`, waits for the init to exit (reaping
+    /// it when this process is its subreaper), then a plain `delete`.
+    /// On failure the guard still kills and force-deletes it.
+    pub fn stop(mut self, signal: &str) -> Result<()> {
+        let init = self.init_pid().context("the container has no init pid")?;
+        self.rt.run(&["kill", &self.id, signal])?;
+        wait_gone(init).with_context(|| format!("{} of {}", self.rt.name, self.id))?;
+        self.rt.run(&["delete", &self.id])?;
+        self.removed = true;
+        let _ = fs::remove_file(&self.pid_file);
+        Ok(())
+    }
+
+    /// The init's pid from the pid file (none before create wrote it).
+    fn init_pid(&self) -> Option<i32> {
+        fs::read_to_string(&self.pid_file)
             .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok());
+            .and_then(|s| s.trim().parse::<i32>().ok())
+    }
+
+    fn teardown(&self) -> Result<()> {
+        let init = self.init_pid();
         // kill may fail when the container already stopped: delete decides.
         let _ = self.rt.run(&["kill", &self.id, "KILL"]);
         self.rt.run(&["delete", "--force", &self.id])?;
@@ -274,26 +317,40 @@ impl Drop for Container<'_> {
     }
 }
 
-/// Waits until process `pid` has exited (gone or a zombie).
+/// Waits until process `pid` has exited: reaps it when it is this
+/// process's child (this process being the subreaper of a container's
+/// init, as containerd's shim is), else waits until it is gone or a zombie.
 pub fn wait_gone(pid: i32) -> Result<()> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let deadline = Instant::now() + EXIT_TIMEOUT;
     loop {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The state follows the parenthesised command name.
-        let state = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .chars()
-            .next();
-        if matches!(state, None | Some('Z') | Some('X')) {
+        let exited = match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => false,
+            Ok(_) => true,
+            Err(nix::errno::Errno::ECHILD) => has_exited(pid),
+            Err(e) => bail!("waiting for process {pid}: {e}"),
+        };
+        if exited {
             return Ok(());
         }
         ensure!(
             Instant::now() < deadline,
-            "init process {pid} still runs {EXIT_TIMEOUT:?} after delete --force"
+            "process {pid} has not exited within {EXIT_TIMEOUT:?}"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether process `pid` (not this process's child) is gone or a zombie.
+fn has_exited(pid: i32) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name.
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .chars()
+        .next();
+    matches!(state, None | Some('Z') | Some('X'))
 }

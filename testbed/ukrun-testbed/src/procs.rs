@@ -156,6 +156,14 @@ pub fn all() -> Vec<Process> {
         .collect()
 }
 
+/// How many file descriptors process `pid` has open.
+pub fn open_fds(pid: u32) -> Result<usize> {
+    let dir = format!("/proc/{pid}/fd");
+    Ok(fs::read_dir(&dir)
+        .with_context(|| format!("listing {dir}"))?
+        .count())
+}
+
 /// The inode that identifies the network namespace at `path` (the same
 /// number `/proc/PID/ns/net` links to as `net:[N]`).
 pub fn netns_inode(path: &Path) -> Result<u64> {

@@ -99,6 +99,16 @@ impl Runtime {
         serde_json::from_slice(&out.stdout).context("state output is not JSON")
     }
 
+    /// The container's init (ukrun's supervisor), from `create`'s pid file.
+    pub fn init_pid(&self, id: &str) -> Result<i32> {
+        let path = self.dir.join(format!("{id}.pid"));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("{} holds no pid: {text:?}", path.display()))
+    }
+
     /// The pid that the container's state records for `process`
     /// (`supervisor` or `vmm`), for tests that break a container on purpose.
     pub fn recorded_pid(&self, id: &str, process: &str) -> Result<i32> {

@@ -3,10 +3,12 @@
 //! CNI leaves it. Every namespace is deleted when its guard drops.
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::netns::{checked_stdout, Netns};
+use crate::wait;
 
 /// Runs `ip args…`; fails with its stderr.
 pub fn ip(args: &[&str]) -> Result<()> {
@@ -93,6 +95,19 @@ impl VethPod {
         netns.ip(&["addr", "add", &format!("{subnet}.2/24"), "dev", "eth0"])?;
         netns.ip(&["link", "set", "eth0", "up"])?;
         netns.ip(&["route", "add", "default", "via", &format!("{subnet}.1")])?;
+        // The kernel reports the carrier through linkwatch, up to a second
+        // later: a before/after comparison must not see it arrive.
+        wait::poll(
+            "the pod interface's carrier",
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+            || {
+                Ok((!netns
+                    .query("ip", &["-o", "link", "show", "eth0"])?
+                    .contains("NO-CARRIER"))
+                .then_some(()))
+            },
+        )?;
         Ok(VethPod { netns })
     }
 

@@ -4,7 +4,7 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 
 /// Calls `probe` every `interval` until it returns `Ok(Some(value))` or
 /// `limit` runs out. Errors are retried like `None` (a booting guest refuses
@@ -32,4 +32,21 @@ pub fn poll<T>(
         }
         sleep(interval);
     }
+}
+
+/// Calls `list` every 250 ms until it lists nothing, for at most `limit`
+/// (teardown lags behind the call that asked for it); fails with what it
+/// last listed, one per line.
+pub fn until_none_left(
+    what: &str,
+    limit: Duration,
+    mut list: impl FnMut() -> Result<Vec<String>>,
+) -> Result<()> {
+    poll(what, limit, Duration::from_millis(250), || {
+        let left = list()?;
+        if left.is_empty() {
+            return Ok(Some(()));
+        }
+        bail!("left behind:\n  {}", left.join("\n  "))
+    })
 }
