@@ -7,14 +7,15 @@
 //! when they are missing); `UKRUN_CONTAINERD=2.3` runs the same on
 //! containerd 2.3.4.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use ukrun::state::ProcessRef;
+use ukrun::state::{ProcessRef, Store};
 use ukrun::supervisor::SUPERVISE_VERB;
+use ukrun_testbed::containerd_version::Containerd;
 use ukrun_testbed::cri::ContainerStatus;
 use ukrun_testbed::leftovers::Footprint;
 use ukrun_testbed::netns::Netns;
@@ -87,6 +88,17 @@ impl<'n> Guest<'n> {
         footprint.add_pod(&self.pod)?;
         footprint.add_container(&self.id);
         Ok(footprint)
+    }
+
+    /// The pod netns path the guest container was given, as ukrun recorded
+    /// it (under the shim's root, one folder per containerd namespace).
+    fn recorded_netns(&self) -> Result<PathBuf> {
+        for namespace in std::fs::read_dir(self.node.ukrun_root())?.flatten() {
+            if let Ok(state) = Store::new(&namespace.path()).load(&self.id) {
+                return state.netns.context("ukrun recorded no pod netns path");
+            }
+        }
+        bail!("no ukrun state of container {}", self.id)
     }
 
     /// The guest's host processes.
@@ -292,8 +304,10 @@ fn a_killed_vmm_is_the_containers_exit_137() -> Result<()> {
     })
 }
 
-/// The pod netns disappears under a running guest (its pause process is
-/// killed and its bind mount removed, as a torn-down sandbox leaves it):
+/// The pod netns disappears under a running guest: its bind mount is
+/// removed, and when the container was given the pause process's
+/// `/proc/PID/ns/net` instead (containerd 1.6), the pause process is
+/// killed too, so the path the container was given vanishes either way:
 /// the supervisor notices, ends the guest and exits; the container is
 /// reported exited, and delete succeeds although the namespace path it
 /// recorded is gone.
@@ -303,22 +317,51 @@ fn a_vanished_pod_netns_ends_the_guest_and_delete_succeeds() -> Result<()> {
         let guest = Guest::start(node, "rs-netns")?;
         let footprint = guest.footprint()?;
         let pieces = guest.pieces()?;
-        let pause = procs::in_container(&guest.pod.id, "");
-        ensure!(!pause.is_empty(), "no process in the sandbox's cgroup");
+        let given = guest.recorded_netns()?;
         let removed = Instant::now();
         nix::mount::umount2(guest.netns.path(), nix::mount::MntFlags::MNT_DETACH)
             .with_context(|| format!("unmounting {}", guest.netns.path().display()))?;
         std::fs::remove_file(guest.netns.path())?;
-        for process in &pause {
-            kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL)?;
+        if given != guest.netns.path() {
+            let pause = procs::in_container(&guest.pod.id, "");
+            ensure!(!pause.is_empty(), "no process in the sandbox's cgroup");
+            for process in &pause {
+                kill(Pid::from_raw(process.pid as i32), Signal::SIGKILL)?;
+            }
         }
         pieces.wait_guest_ended()?;
         let status = guest.wait_exited()?;
         eprintln!(
-            "pod netns removed: guest ended, exit code {} reported {:?} after",
+            "pod netns {} removed: guest ended, exit code {} reported {:?} after",
+            given.display(),
             status.exit_code,
             removed.elapsed()
         );
-        guest.remove_and_check(footprint)
+        node.cri().remove_container(&guest.id)?;
+        guest.pod.remove()?;
+        assert_gone_but_a_pod_shim(node, &footprint)
+    })
+}
+
+/// Like [`Footprint::assert_gone`], except that on containerd 2.3 a
+/// containerd shim still running is reported rather than counted: once a
+/// pod's pause process is killed, containerd 2.3 now and then takes the
+/// pod's shim for dead ("shim disconnected", "cleaning up dead shim")
+/// while it runs, and never shuts it down. That happens as well with a
+/// plain busybox container on ukrun's handler, which ukrun hands to runc
+/// whole: it is containerd's, not something a guest leaves.
+fn assert_gone_but_a_pod_shim(node: &Node, footprint: &Footprint) -> Result<()> {
+    let is_shim =
+        |line: &String| node.containerd() == Containerd::V2_3 && line.contains("containerd-shim");
+    wait::poll("the pod's leftovers to go", END_WAIT, POLL, || {
+        let (shims, others): (Vec<String>, Vec<String>) =
+            footprint.leftovers()?.into_iter().partition(is_shim);
+        if !others.is_empty() {
+            bail!("left behind:\n  {}", others.join("\n  "));
+        }
+        for shim in shims {
+            eprintln!("containerd 2.3 kept the pod's shim: {shim}");
+        }
+        Ok(Some(()))
     })
 }
