@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Mount points of namespace files (nsfs) in a mountinfo text.
-fn nsfs_mount_points(mountinfo: &str) -> Vec<PathBuf> {
+pub fn nsfs_mount_points(mountinfo: &str) -> Vec<PathBuf> {
     mountinfo
         .lines()
         .filter_map(|line| {
