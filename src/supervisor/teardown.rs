@@ -171,8 +171,9 @@ fn undo_from_outside(state: &mut ContainerState, lock: &NetnsLock, logger: &Logg
 /// it names the recorded namespace, else wherever that namespace is still
 /// reachable by its inode (containerd 1.6's `/proc/<pause pid>/ns/net`
 /// vanishes with the pause process; the sandbox's bind mount may still
-/// hold the namespace). `None`, logged, when no path reaches it: the
-/// namespace is gone, with everything ukrun set up there.
+/// hold the namespace). `None`, logged, when no path reaches it and the
+/// recorded path is gone too: the namespace is gone, with everything ukrun
+/// set up there.
 fn reachable_netns(state: &ContainerState, recorded: &Path, logger: &Logger) -> Option<PathBuf> {
     let Some(inode) = state.netns_inode else {
         return Some(recorded.to_path_buf());
@@ -183,12 +184,15 @@ fn reachable_netns(state: &ContainerState, recorded: &Path, logger: &Logger) -> 
     match netns_find::by_inode(inode) {
         Some(found) => {
             logger.info(&format!(
-                "the pod network namespace path {} is gone; undoing in the same namespace (inode {inode}) reached at {}",
+                "{} no longer names the pod network namespace (inode {inode}); undoing in it at {}",
                 recorded.display(),
                 found.display()
             ));
             Some(found)
         }
+        // Another namespace at the path: joining it, the undo logs why it
+        // leaves it alone.
+        None if recorded.exists() => Some(recorded.to_path_buf()),
         None => {
             logger.info(&format!(
                 "the pod network namespace at {} (inode {inode}) is gone, and with it everything ukrun set up there: nothing to undo",
