@@ -168,11 +168,28 @@ struct Watches {
     netns: Option<NetnsWatch>,
 }
 
-/// Resolves when the watched pod netns path is gone (never without a watch).
-async fn netns_gone(watch: Option<&NetnsWatch>) {
-    match watch {
-        Some(watch) => watch.gone().await,
-        None => std::future::pending().await,
+impl Watches {
+    /// Resolves when the shim or the pod netns path is gone, saying which.
+    async fn ended(&self) -> String {
+        let netns = async {
+            match &self.netns {
+                Some(watch) => {
+                    watch.gone().await;
+                    format!(
+                        "the pod network namespace at {} is gone (its sandbox was torn down under the guest)",
+                        watch.path().display()
+                    )
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.shim.gone() => format!(
+                "the shim (pid {}) is gone and containerd will not delete this container: the supervisor cleans up after it",
+                self.shim.pid().unwrap_or_default()
+            ),
+            reason = netns => reason,
+        }
     }
 }
 
@@ -440,8 +457,8 @@ async fn wire_network(
 }
 
 impl Supervisor {
-    /// Serves until the VMM ends (or a stop before start, or the end of
-    /// what `watches` watch before start); returns the exit code.
+    /// Serves until the VMM ends, or until a stop signal or the end of what
+    /// `watches` watch comes before start; returns the exit code.
     async fn event_loop(&mut self, ctx: &Context, watches: &Watches) -> i32 {
         let mut stops = match StopSignals::new() {
             Ok(s) => s,
@@ -475,21 +492,8 @@ impl Supervisor {
                         ended_on = Some(signal);
                     }
                 }
-                () = watches.shim.gone(), if !ending => {
-                    ctx.logger.info(&format!(
-                        "the shim (pid {}) is gone and containerd will not delete this container: ending the guest and cleaning up",
-                        watches.shim.pid().unwrap_or_default()
-                    ));
-                    ending = true;
-                    if let Some(code) = kill_guest(&mut vmm, &mut ended_on) {
-                        return code;
-                    }
-                }
-                () = netns_gone(watches.netns.as_ref()), if !ending => {
-                    ctx.logger.info(&format!(
-                        "the pod network namespace at {} is gone (its sandbox was torn down under the guest): ending the guest",
-                        watches.netns.as_ref().map(|w| w.path().display().to_string()).unwrap_or_default()
-                    ));
+                reason = watches.ended(), if !ending => {
+                    ctx.logger.info(&format!("{reason}: ending the guest"));
                     ending = true;
                     if let Some(code) = kill_guest(&mut vmm, &mut ended_on) {
                         return code;
