@@ -23,7 +23,7 @@ cargo test --workspace --no-fail-fast -- --test-threads=2 || status=1
 # The test targets that start a containerd node (Node::run/Node::start),
 # again on containerd 2.3.4 (../shared/containerd-2.3.4); the test
 # node_tests_listed keeps this list complete.
-node_tests=(cri_pod cri_network cri_unikraft cri_stop cri_burst cri_pod_network cri_handler_features runc_node kubelet_pod kubelet_pod_files kubelet_lifecycle deploy_node)
+node_tests=(cri_pod cri_network cri_unikraft cri_stop cri_burst cri_pod_network cri_handler_features runc_node kubelet_pod kubelet_pod_files kubelet_lifecycle deploy_node node_restarts)
 UKRUN_CONTAINERD=2.3 cargo test --workspace --no-fail-fast "${node_tests[@]/#/--test=}" \
 	-- --test-threads=2 || status=1
 exit "$status"

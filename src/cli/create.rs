@@ -9,7 +9,7 @@ use crate::limits::excerpt;
 use crate::names::Named;
 use crate::spec::{Bundle, BundleError, Unikernel};
 use crate::state::{ContainerState, Stage, Store};
-use crate::supervisor::{self, launch, namespaces, teardown};
+use crate::supervisor::{self, launch, namespaces, shim_watch, teardown};
 
 /// Creates the container; returns the supervisor child for `run`.
 pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<Child>), String> {
@@ -52,6 +52,7 @@ fn start_supervisor(
         annotations: bundle.annotations(),
         stage: Stage::Creating,
         supervisor: None,
+        shim: shim_watch::shim_of_caller(),
         vmm: None,
         vmm_argv: Vec::new(),
         netns: None,

@@ -10,6 +10,7 @@ pub mod ifname;
 pub mod journal;
 pub mod libnftables;
 pub mod netns;
+pub mod netns_find;
 pub mod nft;
 pub mod observe;
 pub mod plan;

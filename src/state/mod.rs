@@ -62,6 +62,10 @@ pub struct ContainerState {
     pub stage: Stage,
     /// The supervisor (the container's init as the shim sees it).
     pub supervisor: Option<ProcessRef>,
+    /// The containerd shim that ran `create` (absent when no shim did),
+    /// which the supervisor watches (see [`crate::supervisor::shim_watch`]).
+    #[serde(default)]
+    pub shim: Option<ProcessRef>,
     /// The VMM once started.
     pub vmm: Option<ProcessRef>,
     /// The VMM's argv as launched.
@@ -367,6 +371,7 @@ mod tests {
             annotations: BTreeMap::new(),
             stage: Stage::Created,
             supervisor: None,
+            shim: None,
             vmm: None,
             vmm_argv: vec![],
             netns: None,

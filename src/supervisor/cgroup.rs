@@ -93,6 +93,19 @@ pub fn join(relative: &Path, pid: u32, created: &mut Vec<PathBuf>) -> Result<(),
     Ok(())
 }
 
+/// Moves `pid` to the root cgroup of every hierarchy: how a supervisor
+/// that cleans up after itself (its shim died) leaves the container's
+/// cgroups, which cannot be removed while it is in them.
+pub fn leave(pid: u32) -> Result<(), CgroupError> {
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mountinfo)?;
+    for root in cgroup_mounts(&mountinfo) {
+        std::fs::write(root.join("cgroup.procs"), pid.to_string())
+            .map_err(|source| CgroupError::Join { path: root, source })?;
+    }
+    Ok(())
+}
+
 /// Makes `relative` under every cgroup mount (pushing what it creates to
 /// `created`, parents first) and returns its directory in each.
 pub fn create(relative: &Path, created: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, CgroupError> {

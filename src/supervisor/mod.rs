@@ -6,13 +6,16 @@
 
 pub mod cgroup;
 pub mod control;
+mod exit_watch;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
 mod golden_dns;
 pub mod launch;
 pub mod namespaces;
+mod netns_watch;
 mod predecessor;
+pub mod shim_watch;
 pub mod stop;
 pub mod teardown;
 mod vmm_files;
@@ -48,6 +51,8 @@ use crate::state::{ContainerState, ProcessRef, Stage, StateJournal, Store, VmmCg
 use crate::vmm::input::TapAccess;
 use control::{Request, CONTROL_SOCKET};
 use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
+use netns_watch::NetnsWatch;
+use shim_watch::ShimWatch;
 
 /// Hidden command line verb that runs the supervisor.
 pub const SUPERVISE_VERB: &str = "__supervise";
@@ -139,11 +144,53 @@ pub fn run(ctx: &Context, id: &str) -> i32 {
             Ok(sup) => sup,
             Err(e) => return report(sync, Err(e)),
         };
+        let watches = Watches {
+            shim: ShimWatch::open(sup.state.shim, &ctx.logger),
+            netns: sup.netns_watch(ctx),
+        };
         report(sync, Ok(()));
-        let code = sup.event_loop(ctx).await;
+        let code = sup.event_loop(ctx, &watches).await;
         sup.finish(ctx).await;
+        if watches.shim.is_gone() {
+            teardown::remove_orphan(&ctx.store, &sup.state, &ctx.logger);
+        }
         code
     })
+}
+
+/// What the supervisor watches besides the VMM and its signals: the events
+/// that end the guest from outside.
+struct Watches {
+    /// The shim that would run `delete` (see [`shim_watch`]).
+    shim: ShimWatch,
+    /// The pod netns path (see [`netns_watch`]); `None` when it cannot be
+    /// watched (logged).
+    netns: Option<NetnsWatch>,
+}
+
+impl Watches {
+    /// Resolves when the shim or the pod netns path is gone, saying which.
+    async fn ended(&self) -> String {
+        let netns = async {
+            match &self.netns {
+                Some(watch) => {
+                    watch.gone().await;
+                    format!(
+                        "the pod network namespace at {} is gone (its sandbox was torn down under the guest)",
+                        watch.path().display()
+                    )
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.shim.gone() => format!(
+                "the shim (pid {}) is gone and containerd will not delete this container: the supervisor cleans up after it",
+                self.shim.pid().unwrap_or_default()
+            ),
+            reason = netns => reason,
+        }
+    }
 }
 
 /// Tells `create` how setup went; returns the exit code for a failed setup.
@@ -230,6 +277,22 @@ impl Supervisor {
             guest,
             pod_initrd,
         })
+    }
+
+    /// Watches the pod netns path the container was given (`None`, logged,
+    /// when it cannot).
+    fn netns_watch(&self, ctx: &Context) -> Option<NetnsWatch> {
+        let path = self.state.netns.as_ref()?;
+        let watched = crate::state::netns_id::NetnsId::current()
+            .and_then(|here| NetnsWatch::open(path, here.inode));
+        watched
+            .map_err(|e| {
+                ctx.logger.error(&format!(
+                    "cannot watch the pod network namespace at {}: {e}",
+                    path.display()
+                ));
+            })
+            .ok()
     }
 
     /// Closes the forwarders, undoes the network and removes the control
@@ -394,8 +457,9 @@ async fn wire_network(
 }
 
 impl Supervisor {
-    /// Serves until the VMM ends (or a stop before start); returns the exit code.
-    async fn event_loop(&mut self, ctx: &Context) -> i32 {
+    /// Serves until the VMM ends, or until a stop signal or the end of what
+    /// `watches` watch comes before start; returns the exit code.
+    async fn event_loop(&mut self, ctx: &Context, watches: &Watches) -> i32 {
         let mut stops = match StopSignals::new() {
             Ok(s) => s,
             Err(e) => {
@@ -406,6 +470,7 @@ impl Supervisor {
         let mut vmm: Option<tokio::process::Child> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut ended_on: Option<i32> = None;
+        let mut ending = false;
         let caps = self.state.unikernel.kind.caps();
         let monitor = self.state.unikernel.monitor;
         let (requests, mut received) = tokio::sync::mpsc::channel(CONTROL_QUEUE);
@@ -425,6 +490,13 @@ impl Supervisor {
                     };
                     if self.stop_vmm(ctx, child, &mut kill_at).await {
                         ended_on = Some(signal);
+                    }
+                }
+                reason = watches.ended(), if !ending => {
+                    ctx.logger.info(&format!("{reason}: ending the guest"));
+                    ending = true;
+                    if let Some(code) = kill_guest(&mut vmm, &mut ended_on) {
+                        return code;
                     }
                 }
                 _ = sleep_until_opt(kill_at) => {
@@ -601,6 +673,20 @@ async fn receive(
             let _ = requests.send((request, write)).await;
         }
         Err(e) => control::write_reply(write, &Err(e)).await,
+    }
+}
+
+/// Ends the guest because the pod around it is gone: SIGKILLs the VMM (the
+/// container then exits as killed, 137), or returns that exit code at once
+/// when no VMM was started.
+fn kill_guest(vmm: &mut Option<tokio::process::Child>, ended_on: &mut Option<i32>) -> Option<i32> {
+    match vmm.as_mut() {
+        Some(child) => {
+            let _ = child.start_kill();
+            *ended_on = Some(libc::SIGKILL);
+            None
+        }
+        None => Some(128 + libc::SIGKILL),
     }
 }
 

@@ -9,16 +9,16 @@
 //! one it recorded: a namespace made later at the same path is another
 //! pod's, and the recorded one is gone with everything ukrun set up there.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 
 use crate::jail::ids;
 use crate::log::Logger;
 use crate::net::apply;
-use crate::net::netns::{self, NetnsError};
 use crate::net::steps::NetStep;
-use crate::state::netns_id::NetnsId;
+use crate::net::{netns, netns_find};
+use crate::state::netns_id::{netns_inode, NetnsId};
 use crate::state::netns_lock::NetnsLock;
 use crate::state::{ContainerState, Store};
 use crate::supervisor::cgroup;
@@ -129,23 +129,20 @@ pub async fn undo_own_network(
 /// thread joins the netns, so the calling process stays where it is). A
 /// netns that no longer exists took everything with it.
 fn undo_from_outside(state: &mut ContainerState, lock: &NetnsLock, logger: &Logger) {
-    let Some(path) = state.netns.clone() else {
+    let Some(recorded) = state.netns.clone() else {
         return;
     };
     if state.network.is_empty() {
         return;
     }
+    let Some(path) = reachable_netns(state, &recorded, logger) else {
+        state.network.clear();
+        return;
+    };
     std::thread::scope(|scope| {
         let worker = scope.spawn(|| {
-            match netns::join(&path, CloneFlags::CLONE_NEWNET) {
-                Err(NetnsError::Open { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    state.network.clear();
-                    return;
-                }
-                Err(e) => return logger.error(&e.to_string()),
-                Ok(()) => {}
+            if let Err(e) = netns::join(&path, CloneFlags::CLONE_NEWNET) {
+                return logger.error(&e.to_string());
             }
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -170,6 +167,42 @@ fn undo_from_outside(state: &mut ContainerState, lock: &NetnsLock, logger: &Logg
     });
 }
 
+/// Where the container's pod netns can be reached: the recorded path while
+/// it names the recorded namespace, else wherever that namespace is still
+/// reachable by its inode (containerd 1.6's `/proc/<pause pid>/ns/net`
+/// vanishes with the pause process; the sandbox's bind mount may still
+/// hold the namespace). `None`, logged, when no path reaches it and the
+/// recorded path is gone too: the namespace is gone, with everything ukrun
+/// set up there.
+fn reachable_netns(state: &ContainerState, recorded: &Path, logger: &Logger) -> Option<PathBuf> {
+    let Some(inode) = state.netns_inode else {
+        return Some(recorded.to_path_buf());
+    };
+    if netns_inode(recorded).is_ok_and(|now| now == inode) {
+        return Some(recorded.to_path_buf());
+    }
+    match netns_find::by_inode(inode) {
+        Some(found) => {
+            logger.info(&format!(
+                "{} no longer names the pod network namespace (inode {inode}); undoing in it at {}",
+                recorded.display(),
+                found.display()
+            ));
+            Some(found)
+        }
+        // Another namespace at the path: joining it, the undo logs why it
+        // leaves it alone.
+        None if recorded.exists() => Some(recorded.to_path_buf()),
+        None => {
+            logger.info(&format!(
+                "the pod network namespace at {} (inode {inode}) is gone, and with it everything ukrun set up there: nothing to undo",
+                recorded.display()
+            ));
+            None
+        }
+    }
+}
+
 /// Undoes everything recorded for a container whose processes are gone
 /// (`delete`, a failed `create`), and forgets it as its pod netns's owner.
 /// The record is read again under the namespace's lock: a successor's
@@ -187,6 +220,24 @@ pub fn teardown(store: &Store, state: &ContainerState, logger: &Logger) {
         logger.error(&problem);
     }
     release_vmm_id(store, state);
+}
+
+/// Removes a container whose shim died, from its own supervisor, after the
+/// VMM has ended and the network was undone: containerd will not run
+/// `delete` for it (see [`crate::supervisor::shim_watch`]), so the
+/// supervisor leaves the container's cgroups and does what `delete` does.
+pub fn remove_orphan(store: &Store, state: &ContainerState, logger: &Logger) {
+    if let Err(e) = cgroup::leave(std::process::id()) {
+        logger.error(&format!("cannot leave the container's cgroups: {e}"));
+    }
+    teardown(store, state, logger);
+    match store.remove(&state.id) {
+        Ok(()) => logger.info(&format!(
+            "container {} removed by its supervisor: its shim is gone",
+            state.id
+        )),
+        Err(e) => logger.error(&e.to_string()),
+    }
 }
 
 /// Gives the VMM's user id back (if the container still holds it).

@@ -16,8 +16,8 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
-    ContainerStatus, ContainerStatusRequest, CreateContainerRequest, ExecSyncRequest, ImageSpec,
-    ImageStatusRequest, ListPodSandboxRequest, PodSandboxFilter, PodSandboxState,
+    ContainerStatusRequest, CreateContainerRequest, ExecSyncRequest, ImageSpec, ImageStatusRequest,
+    ListContainersRequest, ListPodSandboxRequest, PodSandboxFilter, PodSandboxState,
     PodSandboxStateValue, PodSandboxStatusRequest, PodSandboxStatusResponse,
     RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, RuntimeHandler,
     StartContainerRequest, StatusRequest, StopContainerRequest, StopPodSandboxRequest,
@@ -27,7 +27,9 @@ use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-pub use k8s_cri::v1::{DnsConfig, LinuxContainerResources, RuntimeHandlerFeatures, UserNamespace};
+pub use k8s_cri::v1::{
+    ContainerStatus, DnsConfig, LinuxContainerResources, RuntimeHandlerFeatures, UserNamespace,
+};
 pub use spec::{pod_user_namespace, ContainerSpec, PodSpec};
 
 use crate::netns::Netns;
@@ -175,6 +177,19 @@ impl Cri {
             client.list_pod_sandbox(request),
         )?;
         Ok(answer.items.into_iter().map(|pod| pod.id).collect())
+    }
+
+    /// Every container on the node, as ListContainers reports them (id
+    /// and CRI state, among the rest).
+    pub fn list_containers(&self) -> Result<Vec<k8s_cri::v1::Container>> {
+        let mut client = self.runtime.clone();
+        let request = ListContainersRequest { filter: None };
+        let answer = self.call(
+            "ListContainers",
+            CALL_DEADLINE,
+            client.list_containers(request),
+        )?;
+        Ok(answer.containers)
     }
 
     /// The id of the ready pod sandbox named `name` (its metadata name, as

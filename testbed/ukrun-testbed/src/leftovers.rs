@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Result};
 
+use ukrun::net::netns_find::nsfs_mount_points;
 use ukrun::state::netns_id::NetnsId;
 use ukrun::supervisor::cgroup::cgroup_mounts;
 
@@ -312,13 +313,8 @@ fn is_container_id(name: &str) -> bool {
 /// Mount points of network namespaces (nsfs) under `dir`.
 fn nsfs_mounts_under(dir: &Path) -> Vec<PathBuf> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (fields, rest) = line.split_once(" - ")?;
-            let mount_point = fields.split(' ').nth(4)?;
-            (rest.split(' ').next() == Some("nsfs")).then(|| PathBuf::from(mount_point))
-        })
+    nsfs_mount_points(&mountinfo)
+        .into_iter()
         .filter(|path| path.starts_with(dir))
         .collect()
 }
