@@ -39,7 +39,10 @@ pub fn snapshot(netns: &Netns) -> Result<Vec<String>> {
             output
                 .lines()
                 .filter(|line| !line.trim().is_empty())
-                .map(|line| format!("[{label}] {}", without_timers(line.trim_end()))),
+                .map(|line| {
+                    let steady = without_carrier(&without_timers(line.trim_end()));
+                    format!("[{label}] {steady}")
+                }),
         );
     }
     Ok(lines)
@@ -57,6 +60,36 @@ fn without_timers(line: &str) -> String {
         .map(|word| {
             let shown = if after_timer { "T" } else { word };
             after_timer = word.ends_with("_timer");
+            shown
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// `line` without what a link's carrier shows (the `NO-CARRIER` and
+/// `LOWER_UP` flags, the operational `state`, a route's `linkdown`). A
+/// bridge's carrier follows its ports, the pods that come and go, and the
+/// kernel reports it up to a second late, so it is no runtime's leftover;
+/// the link itself, its administrative `UP`, addresses and routes still
+/// count.
+fn without_carrier(line: &str) -> String {
+    let mut after_state = false;
+    let words: Vec<String> = line
+        .split(' ')
+        .filter(|word| *word != "linkdown")
+        .map(|word| {
+            let shown = if after_state {
+                "S".to_string()
+            } else if let Some(flags) = word.strip_prefix('<').and_then(|w| w.strip_suffix('>')) {
+                let kept: Vec<&str> = flags
+                    .split(',')
+                    .filter(|flag| !matches!(*flag, "NO-CARRIER" | "LOWER_UP"))
+                    .collect();
+                format!("<{}>", kept.join(","))
+            } else {
+                word.to_string()
+            };
+            after_state = word == "state";
             shown
         })
         .collect();
@@ -211,6 +244,25 @@ mod tests {
             "2: cni0: <UP> mtu 1500 \\ bridge hello_timer T gc_timer T group_fwd_mask 0"
         );
         assert_eq!(without_timers("1: lo:  <UP>"), "1: lo:  <UP>");
+    }
+
+    #[test]
+    fn a_bridge_losing_its_last_port_is_no_change() {
+        let with_port = "2: cni-ukrun: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT";
+        let alone = "2: cni-ukrun: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state DOWN mode DEFAULT";
+        assert_eq!(without_carrier(with_port), without_carrier(alone));
+        assert_eq!(
+            without_carrier(alone),
+            "2: cni-ukrun: <BROADCAST,MULTICAST,UP> mtu 1500 qdisc noqueue state S mode DEFAULT"
+        );
+        assert_eq!(
+            without_carrier(
+                "10.88.0.0/24 dev cni-ukrun proto kernel scope link src 10.88.0.1 linkdown"
+            ),
+            "10.88.0.0/24 dev cni-ukrun proto kernel scope link src 10.88.0.1"
+        );
+        let admin_down = "2: cni-ukrun: <BROADCAST,MULTICAST> mtu 1500 state DOWN";
+        assert_ne!(without_carrier(with_port), without_carrier(admin_down));
     }
 
     #[test]
