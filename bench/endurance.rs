@@ -75,7 +75,7 @@ fn run() -> Result<()> {
     let ukrun = OciRuntime::ukrun(PathBuf::from(env!("CARGO_BIN_EXE_ukrun")), work.path())?;
     let guest = Bundle::unikraft(
         ukrun.bundle(),
-        &images.join("nettest_qemu-x86_64"),
+        &images.join(unikraft::NETTEST_IMAGE),
         "",
         Path::new(&ukrun_pod.netns.path()),
     )?;

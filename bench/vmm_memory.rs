@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::{ensure, Context, Result};
 use ukrun_testbed::fixture::Fixture;
 use ukrun_testbed::topology::Shape;
-use ukrun_testbed::unikraft::NETTEST_PORT;
+use ukrun_testbed::unikraft::{NETTEST_IMAGE, NETTEST_PORT};
 use ukrun_testbed::{bench, probes, procs};
 
 /// Guest memory when the spec sets no limit (ukrun's default).
@@ -35,13 +35,7 @@ fn run() -> Result<()> {
     println!(
         "  guest     qemu peak RSS   cgroup peak   cgroup limit   headroom   peak / guest memory"
     );
-    match Fixture::unikraft(
-        ukrun,
-        "vmu",
-        Shape::Bridge { mtu: 1500 },
-        "nettest_qemu-x86_64",
-        "",
-    )? {
+    match Fixture::unikraft(ukrun, "vmu", Shape::Bridge { mtu: 1500 }, NETTEST_IMAGE, "")? {
         Some(fx) => measure(&fx, "unikraft", |fx| {
             fx.fetch_port_from_node(NETTEST_PORT, "/")?;
             fx.fetch_port_from_node(NETTEST_PORT, "/big").map(drop)

@@ -16,12 +16,10 @@ use crate::fixture::Fixture;
 use crate::leak_check::LeakCheck;
 use crate::leftovers::Footprint;
 use crate::topology::{Shape, POD_IP};
-use crate::unikraft::NETTEST_PORT;
+use crate::unikraft::{NETTEST_IMAGE, NETTEST_PORT};
 use crate::wiring::{Wiring, LOOPBACK_NAMESERVER};
 use crate::{http, oci_runtime};
 
-/// The nettest image's file among the Unikraft images.
-const NETTEST_IMAGE: &str = "nettest_qemu-x86_64";
 /// Longest wait for a guest's first answer (it listens about 0.25 s after
 /// qemu starts under TCG; longer while other guests boot on both cores).
 const ANSWER_WAIT: Duration = Duration::from_secs(30);

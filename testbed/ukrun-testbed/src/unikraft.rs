@@ -17,6 +17,8 @@ use crate::{cri_log, images, repo};
 pub const DIR_ENV: &str = "UKRUN_UNIKRAFT_DIR";
 /// The nettest probe's HTTP port.
 pub const NETTEST_PORT: u16 = 8080;
+/// The nettest image's file among the Unikraft images.
+pub const NETTEST_IMAGE: &str = "nettest_qemu-x86_64";
 
 /// The folder of the images, or `None` (with one line saying where to get
 /// them) when they are missing outside CI. In CI (`CI` set) a missing
