@@ -123,3 +123,69 @@ fn what_a_step_replaces_is_saved_before_the_step_changes_it() -> Result<()> {
     ensure!(after == before, "undo restored the pod netns");
     Ok(())
 }
+
+#[test]
+fn consecutive_sysctls_are_saved_together_and_a_failed_one_is_not_kept() -> Result<()> {
+    let topo = Topology::new("sb", Shape::Bridge { mtu: 1500 })?;
+    let before = topo.pod_network_view()?;
+    let forward = NetStep::Sysctl {
+        key: FORWARD.into(),
+        value: "1".into(),
+        previous: None,
+    };
+    let refused = NetStep::Sysctl {
+        key: "net/ipv4/ip_default_ttl".into(),
+        value: "not a number".into(),
+        previous: None,
+    };
+    let never = NetStep::Sysctl {
+        key: "net/ipv4/conf/eth0/accept_local".into(),
+        value: "1".into(),
+        previous: None,
+    };
+    let result = topo.pod_netns().within(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let (connection, handle, _) = rtnetlink::new_connection()?;
+            tokio::spawn(connection);
+            let mut recorder = Recorder::default();
+            let applied = journal::apply_all(&handle, vec![forward, refused, never], &mut recorder)
+                .await
+                .map(|_| ());
+            for step in recorder.steps.iter().rev() {
+                apply::undo(&handle, step).await?;
+            }
+            Ok::<_, anyhow::Error>((applied, recorder.saves))
+        })
+    })?;
+    let (applied, saves) = result;
+    ensure!(applied.is_err(), "a refused sysctl fails the plan");
+    ensure!(
+        saves.len() == 2,
+        "one save for the batch, one after the failure: {saves:?}"
+    );
+    ensure!(
+        saves[0].steps.len() == 3
+            && saves[0].ip_forward == "0"
+            && saves[0].steps.iter().all(|s| matches!(
+                s,
+                NetStep::Sysctl {
+                    previous: Some(_),
+                    ..
+                }
+            )),
+        "the batch is saved with every previous value before any is written: {:?}",
+        saves[0]
+    );
+    ensure!(
+        matches!(&saves[1].steps[..], [NetStep::Sysctl { key, .. }] if key == FORWARD)
+            && saves[1].ip_forward == "1",
+        "after the refusal only the applied sysctl stays recorded: {:?}",
+        saves[1]
+    );
+    let after = topo.pod_network_view()?;
+    ensure!(after == before, "undo restored the pod netns");
+    Ok(())
+}
