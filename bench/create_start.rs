@@ -7,6 +7,10 @@
 //! join a pod network namespace of their own (a veth to a private "node"
 //! netns) and neither gets a cgroup (no `cgroupsPath` for ukrun,
 //! `--cgroup-manager=disabled` for crun), so both do the same kind of work.
+//! Both keep their state (and bundles) on a tmpfs the bench mounts in its
+//! private mount namespace, as state roots under /run are on a node: on a
+//! disk, each of ukrun's journaled state saves costs a file system
+//! journal commit that a node does not pay.
 //! It prints per-side median, p90 and min and the ratio of the medians; it
 //! asserts nothing about time. Run as root: `cargo bench --bench create_start`
 //! (`BENCH_ITERS` sets the number of samples per side, default 15).
@@ -49,7 +53,7 @@ fn run() -> Result<()> {
     crun::enter_private_mount_namespace()?;
 
     let tag = format!("ukb{}", std::process::id());
-    let work = WorkDir::create(std::env::temp_dir().join(format!("ukrun-bench-{tag}")))?;
+    let work = WorkDir::create_on_tmpfs(std::env::temp_dir().join(format!("ukrun-bench-{tag}")))?;
     let node = NamedNetns::add(format!("{tag}-node"))?;
     let ukrun_pod = VethPod::connect(&node, &tag, 0)?;
     let crun_pod = VethPod::connect(&node, &tag, 1)?;

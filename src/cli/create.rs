@@ -2,17 +2,17 @@
 //! any other bundle is runc's.
 
 use std::path::Path;
-use std::process::Child;
 
 use super::{CreateArgs, Global, Outcome};
 use crate::limits::excerpt;
 use crate::names::Named;
 use crate::spec::{Bundle, BundleError, Unikernel};
 use crate::state::{ContainerState, Stage, Store};
+use crate::supervisor::fork::SupervisorChild;
 use crate::supervisor::{self, launch, namespaces, shim_watch, teardown};
 
 /// Creates the container; returns the supervisor child for `run`.
-pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<Child>), String> {
+pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<SupervisorChild>), String> {
     let bundle = match Bundle::load(&args.bundle) {
         Ok(b) => b,
         Err(e @ BundleError::Spec { .. }) if !crate::spec::raw_is_unikernel(&args.bundle) => {
@@ -42,7 +42,7 @@ fn start_supervisor(
     args: &CreateArgs,
     bundle: Bundle,
     unikernel: Unikernel,
-) -> Result<Child, String> {
+) -> Result<SupervisorChild, String> {
     let (recorded_kind, recorded_monitor) = (unikernel.kind, unikernel.monitor);
     let state = ContainerState {
         id: args.id.clone(),
@@ -66,16 +66,16 @@ fn start_supervisor(
         unikernel,
     };
     g.store.save(&state).map_err(|e| e.to_string())?;
-    let (mut child, sync) = supervisor::spawn(&g.global_args, &args.id)
+    let (child, sync) = supervisor::fork::spawn(&g.supervisor_context(), &args.id)
         .map_err(|e| format!("cannot start the supervisor: {e}"))?;
     if let Err(reason) = supervisor::wait_ready(sync) {
-        abandon(g, &mut child, state);
+        abandon(g, &child, state);
         return Err(reason);
     }
     if let Some(pid_file) = &args.pid_file {
         if let Err(e) = write_pid_file(pid_file, child.id()) {
-            let _ = child.kill();
-            abandon(g, &mut child, state);
+            child.kill();
+            abandon(g, &child, state);
             return Err(format!("cannot write pid file {}: {e}", pid_file.display()));
         }
     }
@@ -91,7 +91,7 @@ fn start_supervisor(
 
 /// Waits for a supervisor that failed or was killed, and undoes what it
 /// recorded.
-fn abandon(g: &Global, child: &mut Child, state: ContainerState) {
+fn abandon(g: &Global, child: &SupervisorChild, state: ContainerState) {
     let _ = child.wait();
     let recorded = g.store.load(&state.id).unwrap_or(state);
     teardown::teardown(&g.store, &recorded, &g.logger);

@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::log::{LogFormat, Logger};
 use crate::state::Store;
-use crate::supervisor::{self, SUPERVISE_VERB};
+use crate::supervisor;
 
 /// Default state root, as runc's `/run/runc`.
 const DEFAULT_ROOT: &str = "/run/ukrun";
@@ -151,12 +151,6 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Internal: the container's supervisor process.
-    #[command(name = SUPERVISE_VERB, hide = true)]
-    Supervise {
-        /// Container id.
-        id: String,
-    },
     /// Any other runc command: handed to runc unless it names a unikernel container.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
@@ -202,8 +196,18 @@ pub(crate) struct Global {
     pub config: Config,
     pub logger: Logger,
     pub systemd_cgroup: bool,
-    /// Global flags to pass on to the supervisor.
-    pub global_args: Vec<OsString>,
+}
+
+impl Global {
+    /// What the supervisor forked by `create` works with.
+    pub fn supervisor_context(&self) -> supervisor::Context {
+        supervisor::Context {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            logger: self.logger.clone(),
+            systemd_cgroup: self.systemd_cgroup,
+        }
+    }
 }
 
 /// Parses argv, runs the command, and maps failures to runc-style logs.
@@ -229,7 +233,6 @@ pub fn run() -> ExitCode {
     let global = Global {
         store: Store::new(&cli.root()),
         explicit_root: cli.root.clone(),
-        global_args: global_args(&cli),
         config,
         logger,
         systemd_cgroup: cli.systemd_cgroup,
@@ -254,15 +257,6 @@ pub fn run() -> ExitCode {
         } => ps::ps(&global, &id, &format, &ps_args),
         Command::Exec { args } => exec::exec(&global, &args),
         Command::Update { args } => update::update(&global, &args),
-        Command::Supervise { id } => {
-            let ctx = supervisor::Context {
-                store: global.store.clone(),
-                config: global.config.clone(),
-                logger: global.logger.clone(),
-                systemd_cgroup: global.systemd_cgroup,
-            };
-            Ok(Outcome::Exit(supervisor::run(&ctx, &id)))
-        }
         Command::Other(args) => exec::other(&global, &args),
     };
     match outcome {
@@ -288,26 +282,6 @@ fn delegate_raw(raw: &[OsString], config: Option<Config>) -> ExitCode {
     let msg = crate::delegate::exec_runc(&runc, raw);
     eprintln!("ukrun: {msg}");
     ExitCode::FAILURE
-}
-
-/// The global flags, rebuilt for the supervisor's command line.
-fn global_args(cli: &Cli) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["--root".into(), cli.root().into()];
-    if let Some(log) = &cli.log {
-        args.extend(["--log".into(), log.clone().into()]);
-    }
-    let format = match cli.log_format {
-        LogFormat::Json => "json",
-        LogFormat::Text => "text",
-    };
-    args.extend(["--log-format".into(), format.into()]);
-    if cli.debug {
-        args.push("--debug".into());
-    }
-    if cli.systemd_cgroup {
-        args.push("--systemd-cgroup".into());
-    }
-    args
 }
 
 #[cfg(test)]
@@ -367,26 +341,5 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["ukrun", "--root", "/r", "doctor", "g1"]).unwrap();
         assert_eq!(cli.root, Some(PathBuf::from("/r")));
-    }
-
-    #[test]
-    fn global_args_round_trip_for_the_supervisor() {
-        let cli = Cli::try_parse_from([
-            "ukrun",
-            "--root",
-            "/r",
-            "--debug",
-            "--systemd-cgroup",
-            "start",
-            "c",
-        ])
-        .unwrap();
-        let args = global_args(&cli);
-        let mut argv: Vec<OsString> = vec!["ukrun".into()];
-        argv.extend(args);
-        argv.extend(["state".into(), "c".into()]);
-        let again = Cli::try_parse_from(argv).unwrap();
-        assert!(again.debug && again.systemd_cgroup);
-        assert_eq!(again.root(), PathBuf::from("/r"));
     }
 }

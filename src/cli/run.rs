@@ -11,7 +11,7 @@ pub(crate) fn run(
     keep: bool,
 ) -> Result<Outcome, String> {
     let (outcome, child) = create::create(g, args)?;
-    let Some(mut child) = child else {
+    let Some(child) = child else {
         return Ok(outcome);
     };
     if let Err(e) = start::start(g, &args.id) {

@@ -7,6 +7,7 @@
 pub mod cgroup;
 pub mod control;
 mod exit_watch;
+pub mod fork;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
@@ -21,13 +22,10 @@ pub mod teardown;
 mod vmm_files;
 pub mod vmm_process;
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tokio::net::unix::OwnedWriteHalf;
@@ -54,10 +52,9 @@ use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
 use netns_watch::NetnsWatch;
 use shim_watch::ShimWatch;
 
-/// Hidden command line verb that runs the supervisor.
+/// The word between the program and the container id in the
+/// supervisor's command line as `ps` shows it (see [`fork`]).
 pub const SUPERVISE_VERB: &str = "__supervise";
-/// Descriptor on which the supervisor reports readiness to `create`.
-const SYNC_FD: i32 = 3;
 /// Bound on the relay's concurrent upstream queries.
 const RELAY_MAX_IN_FLIGHT: usize = 256;
 /// The VMM's root directory (its cell), in the state directory.
@@ -83,29 +80,6 @@ pub struct Context {
     pub systemd_cgroup: bool,
 }
 
-/// Starts the supervisor for container `id` (re-executing ukrun with
-/// `global_args`), in its own session, with the caller's stdio.
-pub fn spawn(global_args: &[OsString], id: &str) -> std::io::Result<(Child, File)> {
-    let (read, write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&write);
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(global_args)
-        .arg(SUPERVISE_VERB)
-        .arg(id)
-        .stdin(Stdio::inherit());
-    // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl).
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            vmm_process::pass_fd(write_fd, SYNC_FD)
-        });
-    }
-    let child = cmd.spawn()?;
-    drop(write);
-    Ok((child, File::from(read)))
-}
-
 /// Waits for the supervisor's readiness report: `Ok` once it is ready, the
 /// reason when it failed (or died) during setup.
 pub fn wait_ready(mut sync: File) -> Result<(), String> {
@@ -119,9 +93,8 @@ pub fn wait_ready(mut sync: File) -> Result<(), String> {
 }
 
 /// The supervisor process's entry point; returns its exit code.
-pub fn run(ctx: &Context, id: &str) -> i32 {
-    // SAFETY: `create` opened SYNC_FD for this process and nothing else owns it.
-    let sync = unsafe { File::from_raw_fd(SYNC_FD) };
+/// `sync` is the pipe on which it reports readiness to `create`.
+pub fn run(ctx: &Context, id: &str, sync: File) -> i32 {
     let (state, state_dir, inputs) = match enter_pod(ctx, id) {
         Ok(entered) => entered,
         Err(e) => return report(sync, Err(e)),
@@ -244,6 +217,19 @@ struct Supervisor {
     guest: plan::GuestNet,
     /// The initrd with the pod's DNS files appended (files delivery).
     pod_initrd: Option<PathBuf>,
+    /// The VMM's start, made ready after create (see
+    /// [`Supervisor::prepare_vmm`]); `None` once a start took it.
+    prepared: Option<Result<PreparedVmm, String>>,
+}
+
+/// A VMM ready to be forked and exec'd.
+struct PreparedVmm {
+    command: crate::vmm::input::VmmCommand,
+    /// The files handed to it, open until it has them.
+    files: vmm_files::VmmFiles,
+    cell: Cell,
+    /// Its user and group id.
+    id: u32,
 }
 
 impl Supervisor {
@@ -276,6 +262,7 @@ impl Supervisor {
             inputs,
             guest,
             pod_initrd,
+            prepared: None,
         })
     }
 
@@ -474,6 +461,7 @@ impl Supervisor {
         let caps = self.state.unikernel.kind.caps();
         let monitor = self.state.unikernel.monitor;
         let (requests, mut received) = tokio::sync::mpsc::channel(CONTROL_QUEUE);
+        self.prepared = Some(self.prepare_vmm(ctx));
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
@@ -567,7 +555,12 @@ impl Supervisor {
         tokio::spawn(async move { control::write_reply(reply, &result).await });
     }
 
-    fn start_vmm(&mut self, ctx: &Context) -> Result<tokio::process::Child, String> {
+    /// Makes everything the VMM's start needs short of the fork: its
+    /// command, user id, files, cgroup and cell. The supervisor does this
+    /// as soon as the container is created, while the shim starts `ukrun
+    /// start`, so that a start only forks and execs the monitor (as runc's
+    /// init waits, set up, for its exec). Errors are reported by `start`.
+    fn prepare_vmm(&mut self, ctx: &Context) -> Result<PreparedVmm, String> {
         let unikernel = &self.state.unikernel.clone();
         let tap_name = plan::tap_name(&self.state.id);
         let target = Target {
@@ -616,6 +609,22 @@ impl Supervisor {
             handed,
         })
         .map_err(|e| e.to_string())?;
+        Ok(PreparedVmm {
+            command,
+            files,
+            cell,
+            id,
+        })
+    }
+
+    /// Starts the VMM in the cell [`Self::prepare_vmm`] made (making it now
+    /// when a failed start used it up).
+    fn start_vmm(&mut self, ctx: &Context) -> Result<tokio::process::Child, String> {
+        let prepared = match self.prepared.take() {
+            Some(prepared) => prepared,
+            None => self.prepare_vmm(ctx),
+        }?;
+        let unikernel = &self.state.unikernel;
         ctx.logger.debug(&format!(
             "{} guest: {}",
             unikernel.kind.name(),
@@ -628,6 +637,12 @@ impl Supervisor {
                 unikernel.monitor.name()
             ));
         }
+        let PreparedVmm {
+            command,
+            files,
+            cell,
+            id,
+        } = prepared;
         let child =
             vmm_process::spawn(&command.binary, &command.argv, cell).map_err(|e| e.to_string())?;
         drop(files);
@@ -637,7 +652,7 @@ impl Supervisor {
         ctx.store.save(&self.state).map_err(|e| e.to_string())?;
         ctx.logger.info(&format!(
             "started VMM ({} {}) as user {id}: {}",
-            unikernel.monitor.name(),
+            self.state.unikernel.monitor.name(),
             self.inputs.version.as_deref().unwrap_or("?"),
             self.state.vmm_argv.join(" ")
         ));

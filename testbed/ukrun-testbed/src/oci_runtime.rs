@@ -24,25 +24,52 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 const UKRUN_CONFIG: &str = "[qemu]\naccel = \"tcg\"\n[supervisor]\nstop_grace_seconds = 1\n";
 
 /// A directory removed with everything in it on drop.
-pub struct WorkDir(PathBuf);
+pub struct WorkDir {
+    path: PathBuf,
+    /// A tmpfs is mounted on it (unmounted before the directory goes).
+    tmpfs: bool,
+}
 
 impl WorkDir {
     /// Creates the directory (which must not exist).
     pub fn create(path: PathBuf) -> Result<WorkDir> {
         fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(WorkDir(path))
+        Ok(WorkDir { path, tmpfs: false })
+    }
+
+    /// Creates the directory with a tmpfs mounted on it, for benchmarks
+    /// whose runtimes keep their state there: on a node, state roots are
+    /// under /run, a tmpfs. Call it in a private mount namespace.
+    pub fn create_on_tmpfs(path: PathBuf) -> Result<WorkDir> {
+        use nix::mount::{mount, MsFlags};
+        let mut dir = WorkDir::create(path)?;
+        mount(
+            Some("tmpfs"),
+            &dir.path,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0755"),
+        )
+        .with_context(|| format!("cannot mount a tmpfs on {}", dir.path.display()))?;
+        dir.tmpfs = true;
+        Ok(dir)
     }
 
     /// Its path.
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir_all(&self.0) {
-            eprintln!("oci_runtime: cannot remove {}: {e}", self.0.display());
+        if self.tmpfs {
+            if let Err(e) = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
+                eprintln!("oci_runtime: cannot unmount {}: {e}", self.path.display());
+            }
+        }
+        if let Err(e) = fs::remove_dir_all(&self.path) {
+            eprintln!("oci_runtime: cannot remove {}: {e}", self.path.display());
         }
     }
 }

@@ -1,0 +1,164 @@
+//! Starts the supervisor as a fork of `create`, not a new ukrun: the
+//! process already holds the configuration and the checked bundle, and a
+//! second ukrun start (exec, dynamic linking, parsing everything again)
+//! was a tenth of a container's create+start. `create` is single-threaded
+//! (checked), so the child may do anything a fresh process may.
+//!
+//! The child behaves as if it had been exec'd: it drops the descriptors
+//! `create` opened close-on-exec, runs in a session of its own, never
+//! returns into `create`'s code (not even by a panic), and names itself
+//! `ukrun __supervise ID` in `ps`, as runc's init is `runc init`.
+
+use std::ffi::{c_void, OsString};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::ptr::NonNull;
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+use super::{run, Context, SUPERVISE_VERB};
+
+/// The forked supervisor, as its parent (`create`, `run`) sees it.
+pub struct SupervisorChild {
+    pid: Pid,
+}
+
+impl SupervisorChild {
+    /// Its process id (the container's init pid, as runc's pid file holds).
+    pub fn id(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+
+    /// Ends it at once.
+    pub fn kill(&self) {
+        let _ = kill(self.pid, Signal::SIGKILL);
+    }
+
+    /// Waits until it exits.
+    pub fn wait(&self) -> std::io::Result<ExitStatus> {
+        loop {
+            match waitpid(self.pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::from_raw(code << 8)),
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    return Ok(ExitStatus::from_raw(signal as i32))
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Forks the supervisor of container `id` with the caller's stdio; returns
+/// it and the pipe on which it reports readiness (see [`super::wait_ready`]).
+pub fn spawn(ctx: &Context, id: &str) -> std::io::Result<(SupervisorChild, File)> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(std::io::Error::other(format!(
+            "ukrun create runs {threads} threads and cannot fork its supervisor safely"
+        )));
+    }
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    // SAFETY: the process is single-threaded (checked above), so the child
+    // may allocate and take locks; it never returns from this function.
+    match unsafe { fork() }.map_err(std::io::Error::from)? {
+        ForkResult::Parent { child } => {
+            drop(write);
+            Ok((SupervisorChild { pid: child }, File::from(read)))
+        }
+        ForkResult::Child => {
+            drop(read);
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                become_supervisor(ctx, id, write)
+            }))
+            .unwrap_or(101);
+            std::process::exit(code)
+        }
+    }
+}
+
+/// In the child: what an exec would have done, then the supervisor.
+fn become_supervisor(ctx: &Context, id: &str, sync: OwnedFd) -> i32 {
+    let _ = nix::unistd::setsid();
+    close_on_exec_descriptors(sync.as_raw_fd());
+    if let Err(e) = set_title(id) {
+        ctx.logger.debug(&format!(
+            "the supervisor keeps create's command line in ps: {e}"
+        ));
+    }
+    run(ctx, id, File::from(sync))
+}
+
+/// The number of threads of this process.
+fn thread_count() -> std::io::Result<usize> {
+    Ok(std::fs::read_dir("/proc/self/task")?.count())
+}
+
+/// Closes the descriptors that an exec would close (close-on-exec ones),
+/// except `keep`.
+fn close_on_exec_descriptors(keep: RawFd) {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && *fd != keep)
+        .collect();
+    for fd in fds {
+        // SAFETY: plain descriptor syscalls; the directory's own descriptor
+        // is closed already (EBADF is harmless).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// The supervisor's command line as `ps` shows it.
+fn title(program: &OsString, id: &str) -> Vec<u8> {
+    let mut text = Vec::new();
+    for word in [program.as_bytes(), SUPERVISE_VERB.as_bytes(), id.as_bytes()] {
+        text.extend_from_slice(word);
+        text.push(0);
+    }
+    text
+}
+
+/// Points the kernel's record of this process's arguments at
+/// `ukrun __supervise ID` (needs CAP_SYS_RESOURCE, which ukrun has as root).
+fn set_title(id: &str) -> std::io::Result<()> {
+    let program = std::env::args_os().next().unwrap_or_else(|| "ukrun".into());
+    // Lives as long as the process: the kernel reads it for /proc/PID/cmdline.
+    let text: &'static mut [u8] = Vec::leak(title(&program, id));
+    let range = text.as_mut_ptr_range();
+    let address = |p: *mut u8| NonNull::new(p.cast::<c_void>());
+    use rustix::process::{set_virtual_memory_map_address, VirtualMemoryMapAddress as Field};
+    // SAFETY: the range is this process's own memory and is never freed;
+    // start is set first, so start <= end holds after each call.
+    unsafe {
+        set_virtual_memory_map_address(Field::ArgStart, address(range.start))?;
+        set_virtual_memory_map_address(Field::ArgEnd, address(range.end))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_title_is_the_program_the_verb_and_the_id() {
+        assert_eq!(
+            title(&"/usr/local/bin/ukrun".into(), "c1"),
+            b"/usr/local/bin/ukrun\0__supervise\0c1\0"
+        );
+    }
+}
