@@ -12,7 +12,10 @@ use crate::supervisor::fork::SupervisorChild;
 use crate::supervisor::{self, launch, namespaces, shim_watch, teardown};
 
 /// Creates the container; returns the supervisor child for `run`.
-pub(crate) fn create(g: &Global, args: &CreateArgs) -> Result<(Outcome, Option<SupervisorChild>), String> {
+pub(crate) fn create(
+    g: &Global,
+    args: &CreateArgs,
+) -> Result<(Outcome, Option<SupervisorChild>), String> {
     let bundle = match Bundle::load(&args.bundle) {
         Ok(b) => b,
         Err(e @ BundleError::Spec { .. }) if !crate::spec::raw_is_unikernel(&args.bundle) => {
