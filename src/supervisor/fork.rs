@@ -9,13 +9,12 @@
 //! returns into `create`'s code (not even by a panic), and names itself
 //! `ukrun __supervise ID` in `ps`, as runc's init is `runc init`.
 
-use std::ffi::{c_void, OsString};
+use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::ptr::NonNull;
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -132,22 +131,47 @@ fn title(program: &OsString, id: &str) -> Vec<u8> {
     text
 }
 
-/// Points the kernel's record of this process's arguments at
-/// `ukrun __supervise ID` (needs CAP_SYS_RESOURCE, which ukrun has as root).
+/// Rewrites this process's argument strings in place (where the kernel
+/// reads /proc/PID/cmdline from) to `ukrun __supervise ID`, padded with
+/// NULs, after checking that they are where and what the kernel says: the
+/// portable setproctitle, needing no capability. Fails, changing nothing,
+/// when the title does not fit (`create`'s own arguments are longer as
+/// the shim passes them).
 fn set_title(id: &str) -> std::io::Result<()> {
+    let (start, end) = argument_area(&std::fs::read_to_string("/proc/self/stat")?)
+        .ok_or_else(|| std::io::Error::other("/proc/self/stat has no argument area"))?;
+    let original: Vec<u8> = std::env::args_os()
+        .flat_map(|a| a.as_bytes().iter().copied().chain([0]).collect::<Vec<_>>())
+        .collect();
     let program = std::env::args_os().next().unwrap_or_else(|| "ukrun".into());
-    // Lives as long as the process: the kernel reads it for /proc/PID/cmdline.
-    let text: &'static mut [u8] = Vec::leak(title(&program, id));
-    let range = text.as_mut_ptr_range();
-    let address = |p: *mut u8| NonNull::new(p.cast::<c_void>());
-    use rustix::process::{set_virtual_memory_map_address, VirtualMemoryMapAddress as Field};
-    // SAFETY: the range is this process's own memory and is never freed;
-    // start is set first, so start <= end holds after each call.
-    unsafe {
-        set_virtual_memory_map_address(Field::ArgStart, address(range.start))?;
-        set_virtual_memory_map_address(Field::ArgEnd, address(range.end))?;
+    let text = title(&program, id);
+    if end.checked_sub(start) != Some(original.len()) || text.len() > original.len() {
+        return Err(std::io::Error::other(
+            "the title does not fit the argument area",
+        ));
     }
+    // SAFETY: [start, end) is this process's argument area (the kernel
+    // says so, and its length matches the arguments); it is mapped
+    // writable at the top of the main stack and nothing else uses it.
+    let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, original.len()) };
+    if area != original.as_slice() {
+        return Err(std::io::Error::other(
+            "the argument area does not hold the arguments",
+        ));
+    }
+    area[..text.len()].copy_from_slice(&text);
+    area[text.len()..].fill(0);
     Ok(())
+}
+
+/// `arg_start` and `arg_end` of a /proc/PID/stat line (fields 48 and 49,
+/// counted after the command name, which may hold spaces and parentheses).
+fn argument_area(stat: &str) -> Option<(usize, usize)> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(45);
+    let start = fields.next()?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    Some((start, end))
 }
 
 #[cfg(test)]
@@ -160,5 +184,24 @@ mod tests {
             title(&"/usr/local/bin/ukrun".into(), "c1"),
             b"/usr/local/bin/ukrun\0__supervise\0c1\0"
         );
+    }
+
+    #[test]
+    fn the_argument_area_is_read_after_the_command_name() {
+        let mut fields: Vec<String> = (3..=52).map(|n| n.to_string()).collect();
+        fields[48 - 3] = "1000".into();
+        fields[49 - 3] = "1200".into();
+        let stat = format!("77 (a) b (c)) {}", fields.join(" "));
+        assert_eq!(argument_area(&stat), Some((1000, 1200)));
+        assert_eq!(argument_area("77 (truncated"), None);
+        assert_eq!(argument_area("77 (a) S 1 2"), None);
+    }
+
+    #[test]
+    fn this_process_argument_area_holds_its_arguments() {
+        let (start, end) =
+            argument_area(&std::fs::read_to_string("/proc/self/stat").unwrap()).unwrap();
+        let length: usize = std::env::args_os().map(|a| a.len() + 1).sum();
+        assert_eq!(end - start, length);
     }
 }
