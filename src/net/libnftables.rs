@@ -26,12 +26,28 @@ pub fn preload() {
     let _ = library();
 }
 
-/// The loaded library, loading it on first use.
+/// The loaded library, loading it on first use: every symbol bound at once
+/// (RTLD_NOW) and one read-only command run (`list tables`), because the
+/// library's first command pays its one-time set-up (the parser, its
+/// caches), which took longer than the command itself. Loading happens
+/// once; a [`run`] that comes meanwhile waits for it.
 fn library() -> Result<&'static Library, NftError> {
     LOADED
-        // SAFETY: loading libnftables runs only its (and its dependencies')
-        // ELF constructors, which set up no state beyond the library's own.
-        .get_or_init(|| unsafe { Library::new(LIBRARY) }.ok())
+        .get_or_init(|| {
+            // SAFETY: loading libnftables runs only its (and its
+            // dependencies') ELF constructors, which set up no state beyond
+            // the library's own.
+            let library: Library = unsafe {
+                libloading::os::unix::Library::open(
+                    Some(LIBRARY),
+                    libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL,
+                )
+            }
+            .ok()?
+            .into();
+            let _ = Api::from(&library).and_then(|api| api.run(c"list tables"));
+            Some(library)
+        })
         .as_ref()
         .ok_or(NftError::Missing)
 }
@@ -41,29 +57,7 @@ fn library() -> Result<&'static Library, NftError> {
 pub fn run(commands: &str) -> Result<(), NftError> {
     let text =
         CString::new(commands).map_err(|_| NftError::Failed("a NUL byte in the ruleset".into()))?;
-    let api = Api::from(library()?)?;
-    // SAFETY: nft_ctx_new takes flags (0: none) and returns an owned context
-    // or NULL; the context is freed below on every path.
-    let ctx = unsafe { (api.ctx_new)(0) };
-    if ctx.is_null() {
-        return Err(NftError::Failed("cannot create an nftables context".into()));
-    }
-    // SAFETY: ctx is the live context; buffering keeps nft's messages off
-    // this process's stdout/stderr and lets us read them; the command is a
-    // NUL-terminated string that outlives the call; the error buffer is
-    // owned by ctx and read before ctx is freed.
-    let outcome = unsafe {
-        (api.buffer_output)(ctx);
-        (api.buffer_error)(ctx);
-        let status = (api.run_cmd)(ctx, text.as_ptr());
-        let message = first_line((api.error_buffer)(ctx));
-        (api.ctx_free)(ctx);
-        (status, message)
-    };
-    match outcome {
-        (0, _) => Ok(()),
-        (_, message) => Err(NftError::Failed(message)),
-    }
+    Api::from(library()?)?.run(&text)
 }
 
 /// The first line of nft's error buffer (`"failed"` when it is empty).
@@ -93,8 +87,35 @@ struct Api<'l> {
     run_cmd: Symbol<'l, unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int>,
 }
 
-impl Api<'static> {
-    fn from(library: &'static Library) -> Result<Self, NftError> {
+impl<'l> Api<'l> {
+    /// Runs the nft command `text` through a context of its own.
+    fn run(&self, text: &CStr) -> Result<(), NftError> {
+        // SAFETY: nft_ctx_new takes flags (0: none) and returns an owned context
+        // or NULL; the context is freed below on every path.
+        let ctx = unsafe { (self.ctx_new)(0) };
+        if ctx.is_null() {
+            return Err(NftError::Failed("cannot create an nftables context".into()));
+        }
+        // SAFETY: ctx is the live context; buffering keeps nft's messages off
+        // this process's stdout/stderr and lets us read them; the command is a
+        // NUL-terminated string that outlives the call; the error buffer is
+        // owned by ctx and read before ctx is freed.
+        let outcome = unsafe {
+            (self.buffer_output)(ctx);
+            (self.buffer_error)(ctx);
+            let status = (self.run_cmd)(ctx, text.as_ptr());
+            let message = first_line((self.error_buffer)(ctx));
+            (self.ctx_free)(ctx);
+            (status, message)
+        };
+        match outcome {
+            (0, _) => Ok(()),
+            (_, message) => Err(NftError::Failed(message)),
+        }
+    }
+
+    /// Looks the calls up in `library`.
+    fn from(library: &'l Library) -> Result<Self, NftError> {
         // SAFETY: each symbol is looked up with the signature libnftables.h
         // declares for it (stable since nftables 0.9).
         unsafe {
