@@ -69,7 +69,7 @@ fn start_supervisor(
         unikernel,
     };
     g.store.save(&state).map_err(|e| e.to_string())?;
-    let (child, sync) = supervisor::fork::spawn(&g.supervisor_context(), &args.id)
+    let (child, sync) = supervisor::fork::spawn(&g.supervisor_context(), &g.global_args, &args.id)
         .map_err(|e| format!("cannot start the supervisor: {e}"))?;
     if let Err(reason) = supervisor::wait_ready(sync) {
         abandon(g, &child, state);

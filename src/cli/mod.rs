@@ -196,6 +196,8 @@ pub(crate) struct Global {
     pub config: Config,
     pub logger: Logger,
     pub systemd_cgroup: bool,
+    /// Global flags, as the supervisor's command line shows them in `ps`.
+    pub global_args: Vec<OsString>,
 }
 
 impl Global {
@@ -236,6 +238,7 @@ pub fn run() -> ExitCode {
         config,
         logger,
         systemd_cgroup: cli.systemd_cgroup,
+        global_args: global_args(&cli),
     };
     let outcome = match cli.command {
         Command::Create(args) => create::create(&global, &args).map(|(outcome, _)| outcome),
@@ -282,6 +285,26 @@ fn delegate_raw(raw: &[OsString], config: Option<Config>) -> ExitCode {
     let msg = crate::delegate::exec_runc(&runc, raw);
     eprintln!("ukrun: {msg}");
     ExitCode::FAILURE
+}
+
+/// The global flags, rebuilt for the supervisor's command line.
+fn global_args(cli: &Cli) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["--root".into(), cli.root().into()];
+    if let Some(log) = &cli.log {
+        args.extend(["--log".into(), log.clone().into()]);
+    }
+    let format = match cli.log_format {
+        LogFormat::Json => "json",
+        LogFormat::Text => "text",
+    };
+    args.extend(["--log-format".into(), format.into()]);
+    if cli.debug {
+        args.push("--debug".into());
+    }
+    if cli.systemd_cgroup {
+        args.push("--systemd-cgroup".into());
+    }
+    args
 }
 
 #[cfg(test)]
@@ -341,5 +364,26 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["ukrun", "--root", "/r", "doctor", "g1"]).unwrap();
         assert_eq!(cli.root, Some(PathBuf::from("/r")));
+    }
+
+    #[test]
+    fn global_args_round_trip_for_the_supervisor() {
+        let cli = Cli::try_parse_from([
+            "ukrun",
+            "--root",
+            "/r",
+            "--debug",
+            "--systemd-cgroup",
+            "start",
+            "c",
+        ])
+        .unwrap();
+        let args = global_args(&cli);
+        let mut argv: Vec<OsString> = vec!["ukrun".into()];
+        argv.extend(args);
+        argv.extend(["state".into(), "c".into()]);
+        let again = Cli::try_parse_from(argv).unwrap();
+        assert!(again.debug && again.systemd_cgroup);
+        assert_eq!(again.root(), PathBuf::from("/r"));
     }
 }

@@ -7,7 +7,8 @@
 //! The child behaves as if it had been exec'd: it drops the descriptors
 //! `create` opened close-on-exec, runs in a session of its own, never
 //! returns into `create`'s code (not even by a panic), and names itself
-//! `ukrun __supervise ID` in `ps`, as runc's init is `runc init`.
+//! `ukrun GLOBAL-FLAGS __supervise ID` in `ps` (the state root shows which
+//! shim's container it is), as runc's init is `runc init`.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -55,7 +56,12 @@ impl SupervisorChild {
 
 /// Forks the supervisor of container `id` with the caller's stdio; returns
 /// it and the pipe on which it reports readiness (see [`super::wait_ready`]).
-pub fn spawn(ctx: &Context, id: &str) -> std::io::Result<(SupervisorChild, File)> {
+/// `global_args` are the global flags its command line shows.
+pub fn spawn(
+    ctx: &Context,
+    global_args: &[OsString],
+    id: &str,
+) -> std::io::Result<(SupervisorChild, File)> {
     let threads = thread_count()?;
     if threads != 1 {
         return Err(std::io::Error::other(format!(
@@ -74,7 +80,7 @@ pub fn spawn(ctx: &Context, id: &str) -> std::io::Result<(SupervisorChild, File)
         ForkResult::Child => {
             drop(read);
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                become_supervisor(ctx, id, write)
+                become_supervisor(ctx, global_args, id, write)
             }))
             .unwrap_or(101);
             std::process::exit(code)
@@ -83,10 +89,10 @@ pub fn spawn(ctx: &Context, id: &str) -> std::io::Result<(SupervisorChild, File)
 }
 
 /// In the child: what an exec would have done, then the supervisor.
-fn become_supervisor(ctx: &Context, id: &str, sync: OwnedFd) -> i32 {
+fn become_supervisor(ctx: &Context, global_args: &[OsString], id: &str, sync: OwnedFd) -> i32 {
     let _ = nix::unistd::setsid();
     close_on_exec_descriptors(sync.as_raw_fd());
-    if let Err(e) = set_title(id) {
+    if let Err(e) = set_title(global_args, id) {
         ctx.logger.debug(&format!(
             "the supervisor keeps create's command line in ps: {e}"
         ));
@@ -121,10 +127,13 @@ fn close_on_exec_descriptors(keep: RawFd) {
     }
 }
 
-/// The supervisor's command line as `ps` shows it.
-fn title(program: &OsString, id: &str) -> Vec<u8> {
+/// The supervisor's command line as `ps` shows it, NUL-separated.
+fn title(program: &OsString, global_args: &[OsString], id: &str) -> Vec<u8> {
+    let words = std::iter::once(program.as_bytes())
+        .chain(global_args.iter().map(|a| a.as_bytes()))
+        .chain([SUPERVISE_VERB.as_bytes(), id.as_bytes()]);
     let mut text = Vec::new();
-    for word in [program.as_bytes(), SUPERVISE_VERB.as_bytes(), id.as_bytes()] {
+    for word in words {
         text.extend_from_slice(word);
         text.push(0);
     }
@@ -132,19 +141,19 @@ fn title(program: &OsString, id: &str) -> Vec<u8> {
 }
 
 /// Rewrites this process's argument strings in place (where the kernel
-/// reads /proc/PID/cmdline from) to `ukrun __supervise ID`, padded with
+/// reads /proc/PID/cmdline from) to `ukrun GLOBAL-FLAGS __supervise ID`, padded with
 /// NULs, after checking that they are where and what the kernel says: the
 /// portable setproctitle, needing no capability. Fails, changing nothing,
 /// when the title does not fit (`create`'s own arguments are longer as
 /// the shim passes them).
-fn set_title(id: &str) -> std::io::Result<()> {
+fn set_title(global_args: &[OsString], id: &str) -> std::io::Result<()> {
     let (start, end) = argument_area(&std::fs::read_to_string("/proc/self/stat")?)
         .ok_or_else(|| std::io::Error::other("/proc/self/stat has no argument area"))?;
     let original: Vec<u8> = std::env::args_os()
         .flat_map(|a| a.as_bytes().iter().copied().chain([0]).collect::<Vec<_>>())
         .collect();
     let program = std::env::args_os().next().unwrap_or_else(|| "ukrun".into());
-    let text = title(&program, id);
+    let text = title(&program, global_args, id);
     if end.checked_sub(start) != Some(original.len()) || text.len() > original.len() {
         return Err(std::io::Error::other(
             "the title does not fit the argument area",
@@ -179,10 +188,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_title_is_the_program_the_verb_and_the_id() {
+    fn the_title_is_the_program_its_global_flags_the_verb_and_the_id() {
         assert_eq!(
-            title(&"/usr/local/bin/ukrun".into(), "c1"),
-            b"/usr/local/bin/ukrun\0__supervise\0c1\0"
+            title(
+                &"/usr/local/bin/ukrun".into(),
+                &["--root".into(), "/run/r".into()],
+                "c1"
+            ),
+            b"/usr/local/bin/ukrun\0--root\0/run/r\0__supervise\0c1\0"
         );
     }
 
