@@ -63,9 +63,12 @@ impl Journal for Recorder {
     }
 }
 
-/// Applies `steps` through the journal inside `topo`'s pod netns, undoes
-/// them, and returns every save.
-fn apply_and_undo(topo: &Topology, steps: Vec<NetStep>) -> Result<Vec<Saved>> {
+/// Applies `steps` through the journal inside `topo`'s pod netns and undoes
+/// what it recorded; returns how the apply went and every save.
+fn apply_and_undo(
+    topo: &Topology,
+    steps: Vec<NetStep>,
+) -> Result<(Result<(), String>, Vec<Saved>)> {
     topo.pod_netns().within(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -74,12 +77,13 @@ fn apply_and_undo(topo: &Topology, steps: Vec<NetStep>) -> Result<Vec<Saved>> {
             let (connection, handle, _) = rtnetlink::new_connection()?;
             tokio::spawn(connection);
             let mut recorder = Recorder::default();
-            let applied = journal::apply_all(&handle, steps, &mut recorder).await;
+            let applied = journal::apply_all(&handle, steps, &mut recorder)
+                .await
+                .map(|_| ());
             for step in recorder.steps.iter().rev() {
                 apply::undo(&handle, step).await?;
             }
-            applied.map_err(anyhow::Error::msg)?;
-            Ok(recorder.saves)
+            Ok((applied, recorder.saves))
         })
     })
 }
@@ -97,7 +101,8 @@ fn what_a_step_replaces_is_saved_before_the_step_changes_it() -> Result<()> {
         interface: "eth0".into(),
         previous_txqueuelen: None,
     };
-    let saves = apply_and_undo(&topo, vec![sysctl, qdisc])?;
+    let (applied, saves) = apply_and_undo(&topo, vec![sysctl, qdisc])?;
+    applied.map_err(anyhow::Error::msg)?;
     let first = saves.first().context("a save per step")?;
     ensure!(
         matches!(&first.steps[..], [NetStep::Sysctl { previous: Some(p), .. }] if p == "0")
@@ -143,24 +148,7 @@ fn consecutive_sysctls_are_saved_together_and_a_failed_one_is_not_kept() -> Resu
         value: "1".into(),
         previous: None,
     };
-    let result = topo.pod_netns().within(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async move {
-            let (connection, handle, _) = rtnetlink::new_connection()?;
-            tokio::spawn(connection);
-            let mut recorder = Recorder::default();
-            let applied = journal::apply_all(&handle, vec![forward, refused, never], &mut recorder)
-                .await
-                .map(|_| ());
-            for step in recorder.steps.iter().rev() {
-                apply::undo(&handle, step).await?;
-            }
-            Ok::<_, anyhow::Error>((applied, recorder.saves))
-        })
-    })?;
-    let (applied, saves) = result;
+    let (applied, saves) = apply_and_undo(&topo, vec![forward, refused, never])?;
     ensure!(applied.is_err(), "a refused sysctl fails the plan");
     ensure!(
         saves.len() == 2,

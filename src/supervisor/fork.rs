@@ -129,9 +129,15 @@ fn close_on_exec_descriptors(keep: RawFd) {
 
 /// The supervisor's command line as `ps` shows it, NUL-separated.
 fn title(program: &OsString, global_args: &[OsString], id: &str) -> Vec<u8> {
-    let words = std::iter::once(program.as_bytes())
-        .chain(global_args.iter().map(|a| a.as_bytes()))
-        .chain([SUPERVISE_VERB.as_bytes(), id.as_bytes()]);
+    nul_terminated(
+        std::iter::once(program.as_bytes())
+            .chain(global_args.iter().map(|a| a.as_bytes()))
+            .chain([SUPERVISE_VERB.as_bytes(), id.as_bytes()]),
+    )
+}
+
+/// `words`, each followed by a NUL, as the kernel lays out arguments.
+fn nul_terminated<'w>(words: impl IntoIterator<Item = &'w [u8]>) -> Vec<u8> {
     let mut text = Vec::new();
     for word in words {
         text.extend_from_slice(word);
@@ -141,18 +147,17 @@ fn title(program: &OsString, global_args: &[OsString], id: &str) -> Vec<u8> {
 }
 
 /// Rewrites this process's argument strings in place (where the kernel
-/// reads /proc/PID/cmdline from) to `ukrun GLOBAL-FLAGS __supervise ID`, padded with
-/// NULs, after checking that they are where and what the kernel says: the
+/// reads /proc/PID/cmdline from) to `ukrun GLOBAL-FLAGS __supervise ID`,
+/// padded with NULs, after checking that they are where and what the kernel says: the
 /// portable setproctitle, needing no capability. Fails, changing nothing,
 /// when the title does not fit (`create`'s own arguments are longer as
 /// the shim passes them).
 fn set_title(global_args: &[OsString], id: &str) -> std::io::Result<()> {
     let (start, end) = argument_area(&std::fs::read_to_string("/proc/self/stat")?)
         .ok_or_else(|| std::io::Error::other("/proc/self/stat has no argument area"))?;
-    let original: Vec<u8> = std::env::args_os()
-        .flat_map(|a| a.as_bytes().iter().copied().chain([0]).collect::<Vec<_>>())
-        .collect();
-    let program = std::env::args_os().next().unwrap_or_else(|| "ukrun".into());
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let original = nul_terminated(args.iter().map(|a| a.as_bytes()));
+    let program = args.first().cloned().unwrap_or_else(|| "ukrun".into());
     let text = title(&program, global_args, id);
     if end.checked_sub(start) != Some(original.len()) || text.len() > original.len() {
         return Err(std::io::Error::other(

@@ -55,26 +55,6 @@ pub fn spawn(
         })
 }
 
-/// In a child between fork and exec: makes `fd` available as `target`
-/// across exec (dup2 clears close-on-exec; when they are the same number,
-/// clear the flag by hand). Async-signal-safe.
-pub fn pass_fd(fd: i32, target: i32) -> std::io::Result<()> {
-    // SAFETY: plain fd syscalls on descriptors this process owns.
-    let rc = unsafe {
-        if fd == target {
-            let flags = libc::fcntl(target, libc::F_GETFD);
-            libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC)
-        } else {
-            libc::dup2(fd, target)
-        }
-    };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// The shell-style exit code of a finished process (128 + signal if killed).
 pub fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
