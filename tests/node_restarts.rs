@@ -14,7 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use ukrun::state::{ProcessRef, Store};
-use ukrun::supervisor::SUPERVISE_VERB;
+use ukrun::supervisor::title::SUPERVISE_VERB;
 use ukrun_testbed::containerd_version::Containerd;
 use ukrun_testbed::cri::ContainerStatus;
 use ukrun_testbed::leftovers::Footprint;

@@ -20,7 +20,7 @@ use super::seccomp;
 
 /// Lowest descriptor number handed descriptors pass through on the way to
 /// their own numbers (so that no source is overwritten by another's target).
-const STAGING_FD: RawFd = 64;
+const STAGING_FD: RawFd = super::fds::ABOVE_HANDED;
 /// procfs options: only the VMM's own processes, and nothing but them.
 const PROC_OPTIONS: &std::ffi::CStr = c"hidepid=invisible,subset=pid";
 

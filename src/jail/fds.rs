@@ -22,6 +22,11 @@ pub const BLOCK_READ_ONLY: i32 = 7;
 /// `--config-file`): the guest's command line, and so its environment,
 /// travel here rather than on an argv that every local user can read.
 pub const CONFIG: i32 = 8;
+/// The lowest number above every handed descriptor: the descriptors ukrun
+/// itself keeps open in the VMM's process until its exec (staging copies,
+/// the pipes of a VMM held before its start) live from here up, so that
+/// taking the handed ones to their numbers never overwrites them.
+pub const ABOVE_HANDED: i32 = 64;
 
 /// How a monitor opens inherited descriptor `fd` by path.
 pub fn proc_path(fd: i32) -> PathBuf {
@@ -39,7 +44,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), all.len());
-        assert!(all.iter().all(|&n| n > 2));
+        assert!(all.iter().all(|&n| n > 2 && n < ABOVE_HANDED));
         assert_eq!(proc_path(KERNEL), PathBuf::from("/proc/self/fd/4"));
     }
 }

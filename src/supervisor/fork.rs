@@ -7,13 +7,11 @@
 //! The child behaves as if it had been exec'd: it drops the descriptors
 //! `create` opened close-on-exec, runs in a session of its own, never
 //! returns into `create`'s code (not even by a panic), and names itself
-//! `ukrun GLOBAL-FLAGS __supervise ID` in `ps` (the state root shows which
-//! shim's container it is), as runc's init is `runc init`.
+//! `ukrun GLOBAL-FLAGS __supervise ID` in `ps` (see [`super::title`]).
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
@@ -21,7 +19,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
-use super::{run, Context, SUPERVISE_VERB};
+use super::title::{Title, HELD_VMM_VERB, SUPERVISE_VERB};
+use super::{run, Context};
 
 /// The forked supervisor, as its parent (`create`, `run`) sees it.
 pub struct SupervisorChild {
@@ -92,12 +91,24 @@ pub fn spawn(
 fn become_supervisor(ctx: &Context, global_args: &[OsString], id: &str, sync: OwnedFd) -> i32 {
     let _ = nix::unistd::setsid();
     close_on_exec_descriptors(sync.as_raw_fd());
-    if let Err(e) = set_title(global_args, id) {
-        ctx.logger.debug(&format!(
-            "the supervisor keeps create's command line in ps: {e}"
-        ));
-    }
-    run(ctx, id, File::from(sync))
+    // Both titles are made before either is shown: each checks the area
+    // against the arguments it still holds.
+    let titles = Title::new(global_args, SUPERVISE_VERB, id)
+        .and_then(|own| Ok((own, Title::new(global_args, HELD_VMM_VERB, id)?)));
+    let held_vmm_title = match titles {
+        Ok((own, held_vmm)) => {
+            // SAFETY: made in this process.
+            unsafe { own.show() };
+            Some(held_vmm)
+        }
+        Err(e) => {
+            ctx.logger.debug(&format!(
+                "the supervisor keeps create's command line in ps: {e}"
+            ));
+            None
+        }
+    };
+    run(ctx, id, File::from(sync), held_vmm_title)
 }
 
 /// The number of threads of this process.
@@ -124,102 +135,5 @@ fn close_on_exec_descriptors(keep: RawFd) {
                 libc::close(fd);
             }
         }
-    }
-}
-
-/// The supervisor's command line as `ps` shows it, NUL-separated.
-fn title(program: &OsString, global_args: &[OsString], id: &str) -> Vec<u8> {
-    nul_terminated(
-        std::iter::once(program.as_bytes())
-            .chain(global_args.iter().map(|a| a.as_bytes()))
-            .chain([SUPERVISE_VERB.as_bytes(), id.as_bytes()]),
-    )
-}
-
-/// `words`, each followed by a NUL, as the kernel lays out arguments.
-fn nul_terminated<'w>(words: impl IntoIterator<Item = &'w [u8]>) -> Vec<u8> {
-    let mut text = Vec::new();
-    for word in words {
-        text.extend_from_slice(word);
-        text.push(0);
-    }
-    text
-}
-
-/// Rewrites this process's argument strings in place (where the kernel
-/// reads /proc/PID/cmdline from) to `ukrun GLOBAL-FLAGS __supervise ID`,
-/// padded with NULs, after checking that they are where and what the kernel says: the
-/// portable setproctitle, needing no capability. Fails, changing nothing,
-/// when the title does not fit (`create`'s own arguments are longer as
-/// the shim passes them).
-fn set_title(global_args: &[OsString], id: &str) -> std::io::Result<()> {
-    let (start, end) = argument_area(&std::fs::read_to_string("/proc/self/stat")?)
-        .ok_or_else(|| std::io::Error::other("/proc/self/stat has no argument area"))?;
-    let args: Vec<OsString> = std::env::args_os().collect();
-    let original = nul_terminated(args.iter().map(|a| a.as_bytes()));
-    let program = args.first().cloned().unwrap_or_else(|| "ukrun".into());
-    let text = title(&program, global_args, id);
-    if end.checked_sub(start) != Some(original.len()) || text.len() > original.len() {
-        return Err(std::io::Error::other(
-            "the title does not fit the argument area",
-        ));
-    }
-    // SAFETY: [start, end) is this process's argument area (the kernel
-    // says so, and its length matches the arguments); it is mapped
-    // writable at the top of the main stack and nothing else uses it.
-    let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, original.len()) };
-    if area != original.as_slice() {
-        return Err(std::io::Error::other(
-            "the argument area does not hold the arguments",
-        ));
-    }
-    area[..text.len()].copy_from_slice(&text);
-    area[text.len()..].fill(0);
-    Ok(())
-}
-
-/// `arg_start` and `arg_end` of a /proc/PID/stat line (fields 48 and 49,
-/// counted after the command name, which may hold spaces and parentheses).
-fn argument_area(stat: &str) -> Option<(usize, usize)> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace().skip(45);
-    let start = fields.next()?.parse().ok()?;
-    let end = fields.next()?.parse().ok()?;
-    Some((start, end))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_title_is_the_program_its_global_flags_the_verb_and_the_id() {
-        assert_eq!(
-            title(
-                &"/usr/local/bin/ukrun".into(),
-                &["--root".into(), "/run/r".into()],
-                "c1"
-            ),
-            b"/usr/local/bin/ukrun\0--root\0/run/r\0__supervise\0c1\0"
-        );
-    }
-
-    #[test]
-    fn the_argument_area_is_read_after_the_command_name() {
-        let mut fields: Vec<String> = (3..=52).map(|n| n.to_string()).collect();
-        fields[48 - 3] = "1000".into();
-        fields[49 - 3] = "1200".into();
-        let stat = format!("77 (a) b (c)) {}", fields.join(" "));
-        assert_eq!(argument_area(&stat), Some((1000, 1200)));
-        assert_eq!(argument_area("77 (truncated"), None);
-        assert_eq!(argument_area("77 (a) S 1 2"), None);
-    }
-
-    #[test]
-    fn this_process_argument_area_holds_its_arguments() {
-        let (start, end) =
-            argument_area(&std::fs::read_to_string("/proc/self/stat").unwrap()).unwrap();
-        let length: usize = std::env::args_os().map(|a| a.len() + 1).sum();
-        assert_eq!(end - start, length);
     }
 }

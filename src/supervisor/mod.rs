@@ -19,6 +19,8 @@ mod predecessor;
 pub mod shim_watch;
 pub mod stop;
 pub mod teardown;
+pub mod title;
+mod vmm_child;
 mod vmm_files;
 pub mod vmm_process;
 
@@ -28,6 +30,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -51,10 +54,10 @@ use control::{Request, CONTROL_SOCKET};
 use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
 use netns_watch::NetnsWatch;
 use shim_watch::ShimWatch;
+use title::Title;
+use vmm_child::VmmChild;
+use vmm_process::HeldVmm;
 
-/// The word between the program and the container id in the
-/// supervisor's command line as `ps` shows it (see [`fork`]).
-pub const SUPERVISE_VERB: &str = "__supervise";
 /// Bound on the relay's concurrent upstream queries.
 const RELAY_MAX_IN_FLIGHT: usize = 256;
 /// The VMM's root directory (its cell), in the state directory.
@@ -93,8 +96,9 @@ pub fn wait_ready(mut sync: File) -> Result<(), String> {
 }
 
 /// The supervisor process's entry point; returns its exit code.
-/// `sync` is the pipe on which it reports readiness to `create`.
-pub fn run(ctx: &Context, id: &str, sync: File) -> i32 {
+/// `sync` is the pipe on which it reports readiness to `create`;
+/// `held_vmm_title` is what the VMM's process is called until its exec.
+pub fn run(ctx: &Context, id: &str, sync: File, held_vmm_title: Option<Title>) -> i32 {
     let (state, state_dir, inputs) = match enter_pod(ctx, id) {
         Ok(entered) => entered,
         Err(e) => return report(sync, Err(e)),
@@ -114,7 +118,10 @@ pub fn run(ctx: &Context, id: &str, sync: File) -> i32 {
     };
     rt.block_on(async move {
         let mut sup = match Supervisor::wire(ctx, state, state_dir, inputs).await {
-            Ok(sup) => sup,
+            Ok(sup) => Supervisor {
+                held_vmm_title,
+                ..sup
+            },
             Err(e) => return report(sync, Err(e)),
         };
         let watches = Watches {
@@ -220,14 +227,14 @@ struct Supervisor {
     /// The VMM's start, made ready after create (see
     /// [`Supervisor::prepare_vmm`]); `None` once a start took it.
     prepared: Option<Result<PreparedVmm, String>>,
+    /// What the VMM's process is called in `ps` until its exec.
+    held_vmm_title: Option<Title>,
 }
 
-/// A VMM ready to be forked and exec'd.
+/// A VMM forked into its cell, waiting to exec.
 struct PreparedVmm {
     command: crate::vmm::input::VmmCommand,
-    /// The files handed to it, open until it has them.
-    files: vmm_files::VmmFiles,
-    cell: Cell,
+    held: HeldVmm,
     /// Its user and group id.
     id: u32,
 }
@@ -263,6 +270,7 @@ impl Supervisor {
             guest,
             pod_initrd,
             prepared: None,
+            held_vmm_title: None,
         })
     }
 
@@ -286,6 +294,9 @@ impl Supervisor {
     /// socket. The cgroups stay until `delete`, as runc's do: containerd
     /// reads a stopped container's statistics from them until then.
     async fn finish(&mut self, ctx: &Context) {
+        // A VMM held for a start that never came ends before its user id
+        // is released.
+        self.prepared = None;
         self.forwarders
             .iter()
             .for_each(tokio::task::JoinHandle::abort);
@@ -454,7 +465,7 @@ impl Supervisor {
                 return 1;
             }
         };
-        let mut vmm: Option<tokio::process::Child> = None;
+        let mut vmm: Option<VmmChild> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut ended_on: Option<i32> = None;
         let mut ending = false;
@@ -488,8 +499,8 @@ impl Supervisor {
                     }
                 }
                 _ = sleep_until_opt(kill_at) => {
-                    if let Some(child) = vmm.as_mut() {
-                        let _ = child.start_kill();
+                    if let Some(child) = vmm.as_ref() {
+                        child.signal(Signal::SIGKILL);
                     }
                     kill_at = None;
                 }
@@ -510,7 +521,7 @@ impl Supervisor {
     async fn stop_vmm(
         &self,
         ctx: &Context,
-        child: &tokio::process::Child,
+        child: &VmmChild,
         kill_at: &mut Option<tokio::time::Instant>,
     ) -> bool {
         let kind = self.state.unikernel.kind;
@@ -544,22 +555,24 @@ impl Supervisor {
         ctx: &Context,
         request: Request,
         reply: OwnedWriteHalf,
-        vmm: &mut Option<tokio::process::Child>,
+        vmm: &mut Option<VmmChild>,
     ) {
         let result = match request {
             Request::Start if vmm.is_some() => {
                 Err("cannot start a container that has already started".into())
             }
-            Request::Start => self.start_vmm(ctx).map(|child| *vmm = Some(child)),
+            Request::Start => self.start_vmm(ctx).await.map(|child| *vmm = Some(child)),
         };
         tokio::spawn(async move { control::write_reply(reply, &result).await });
     }
 
-    /// Makes everything the VMM's start needs short of the fork: its
-    /// command, user id, files, cgroup and cell. The supervisor does this
-    /// as soon as the container is created, while the shim starts `ukrun
-    /// start`, so that a start only forks and execs the monitor (as runc's
-    /// init waits, set up, for its exec). Errors are reported by `start`.
+    /// Makes everything the VMM's start needs short of the exec: its
+    /// command, user id, files, cgroup and cell, and forks its process into
+    /// the cell, where it waits. The supervisor does this as soon as the
+    /// container is created, while the shim starts `ukrun start`, so that a
+    /// start only releases the monitor's exec (as runc's init waits, set
+    /// up, for its exec). Errors are reported by `start`. Runs on the main
+    /// thread (see [`vmm_process::hold`]).
     fn prepare_vmm(&mut self, ctx: &Context) -> Result<PreparedVmm, String> {
         let unikernel = &self.state.unikernel.clone();
         let tap_name = plan::tap_name(&self.state.id);
@@ -609,17 +622,27 @@ impl Supervisor {
             handed,
         })
         .map_err(|e| e.to_string())?;
-        Ok(PreparedVmm {
-            command,
-            files,
-            cell,
-            id,
-        })
+        let title = self.held_vmm_title.as_ref();
+        // SAFETY: showing the title is a copy and `enter` makes system
+        // calls only (see Cell::enter); the event loop runs on the main
+        // thread.
+        let held = unsafe {
+            vmm_process::hold(&command.binary, &command.argv, move || {
+                if let Some(title) = title {
+                    title.show();
+                }
+                cell.enter()
+            })
+        }
+        .map_err(|e| e.to_string())?;
+        // The held process has its copies of the files.
+        drop(files);
+        Ok(PreparedVmm { command, held, id })
     }
 
-    /// Starts the VMM in the cell [`Self::prepare_vmm`] made (making it now
-    /// when a failed start used it up).
-    fn start_vmm(&mut self, ctx: &Context) -> Result<tokio::process::Child, String> {
+    /// Lets the VMM [`Self::prepare_vmm`] holds exec (preparing it now when
+    /// a failed start used it up).
+    async fn start_vmm(&mut self, ctx: &Context) -> Result<VmmChild, String> {
         let prepared = match self.prepared.take() {
             Some(prepared) => prepared,
             None => self.prepare_vmm(ctx),
@@ -637,16 +660,9 @@ impl Supervisor {
                 unikernel.monitor.name()
             ));
         }
-        let PreparedVmm {
-            command,
-            files,
-            cell,
-            id,
-        } = prepared;
-        let child =
-            vmm_process::spawn(&command.binary, &command.argv, cell).map_err(|e| e.to_string())?;
-        drop(files);
-        self.state.vmm = child.id().and_then(|pid| ProcessRef::of(pid as i32));
+        let PreparedVmm { command, held, id } = prepared;
+        let child = held.release().await.map_err(|e| e.to_string())?;
+        self.state.vmm = ProcessRef::of(child.id() as i32);
         self.state.vmm_argv = command.display();
         self.state.stage = Stage::Running;
         ctx.store.save(&self.state).map_err(|e| e.to_string())?;
@@ -694,10 +710,10 @@ async fn receive(
 /// Ends the guest because the pod around it is gone: SIGKILLs the VMM (the
 /// container then exits as killed, 137), or returns that exit code at once
 /// when no VMM was started.
-fn kill_guest(vmm: &mut Option<tokio::process::Child>, ended_on: &mut Option<i32>) -> Option<i32> {
+fn kill_guest(vmm: &mut Option<VmmChild>, ended_on: &mut Option<i32>) -> Option<i32> {
     match vmm.as_mut() {
         Some(child) => {
-            let _ = child.start_kill();
+            child.signal(Signal::SIGKILL);
             *ended_on = Some(libc::SIGKILL);
             None
         }
@@ -710,11 +726,8 @@ const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc:
 
 /// Ends the VMM with SIGTERM: qemu exits at once on it, flushing its
 /// disks; containerd's SIGKILL ends a monitor that does not.
-fn end_vmm(child: &tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        let pid = nix::unistd::Pid::from_raw(pid as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    }
+fn end_vmm(child: &VmmChild) {
+    child.signal(Signal::SIGTERM);
 }
 
 /// The signals that ask a container to stop.
@@ -744,9 +757,7 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     }
 }
 
-async fn wait_opt(
-    child: Option<&mut tokio::process::Child>,
-) -> std::io::Result<std::process::ExitStatus> {
+async fn wait_opt(child: Option<&mut VmmChild>) -> std::io::Result<std::process::ExitStatus> {
     match child {
         Some(c) => c.wait().await,
         None => std::future::pending().await,
