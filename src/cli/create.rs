@@ -9,7 +9,8 @@ use crate::names::Named;
 use crate::spec::{Bundle, BundleError, Unikernel};
 use crate::state::{ContainerState, Stage, Store};
 use crate::supervisor::fork::SupervisorChild;
-use crate::supervisor::{self, launch, namespaces, shim_watch, teardown};
+use crate::supervisor::launch::LaunchInputs;
+use crate::supervisor::{self, launch, namespaces, shim_watch, teardown, Handoff};
 
 /// Creates the container; returns the supervisor child for `run`.
 pub(crate) fn create(
@@ -29,10 +30,10 @@ pub(crate) fn create(
     };
     bundle.check_guest_limits().map_err(|e| e.to_string())?;
     text_paths(&bundle)?;
-    launch::check(&bundle, &unikernel, &g.config).map_err(|e| e.to_string())?;
+    let inputs = launch::check(&bundle, &unikernel, &g.config).map_err(|e| e.to_string())?;
     namespaces::network_path(&bundle.spec).map_err(|e| e.to_string())?;
     let claim = Claim::new(&g.store, &args.id)?;
-    let child = start_supervisor(g, args, bundle, unikernel)?;
+    let child = start_supervisor(g, args, bundle, unikernel, inputs)?;
     claim.keep();
     Ok((Outcome::Exit(0), Some(child)))
 }
@@ -45,6 +46,7 @@ fn start_supervisor(
     args: &CreateArgs,
     bundle: Bundle,
     unikernel: Unikernel,
+    inputs: LaunchInputs,
 ) -> Result<SupervisorChild, String> {
     let (recorded_kind, recorded_monitor) = (unikernel.kind, unikernel.monitor);
     let state = ContainerState {
@@ -69,7 +71,12 @@ fn start_supervisor(
         unikernel,
     };
     g.store.save(&state).map_err(|e| e.to_string())?;
-    let (child, sync) = supervisor::fork::spawn(&g.supervisor_context(), &g.global_args, &args.id)
+    let handoff = Handoff {
+        state: state.clone(),
+        bundle,
+        inputs,
+    };
+    let (child, sync) = supervisor::fork::spawn(&g.supervisor_context(), &g.global_args, handoff)
         .map_err(|e| format!("cannot start the supervisor: {e}"))?;
     if let Err(reason) = supervisor::wait_ready(sync) {
         abandon(g, &child, state);

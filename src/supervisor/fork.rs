@@ -20,7 +20,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use super::title::{Title, HELD_VMM_VERB, SUPERVISE_VERB};
-use super::{run, Context};
+use super::{run, Context, Handoff};
 
 /// The forked supervisor, as its parent (`create`, `run`) sees it.
 pub struct SupervisorChild {
@@ -53,13 +53,14 @@ impl SupervisorChild {
     }
 }
 
-/// Forks the supervisor of container `id` with the caller's stdio; returns
+/// Forks the supervisor of the container `handoff` holds, with the
+/// caller's stdio; returns
 /// it and the pipe on which it reports readiness (see [`super::wait_ready`]).
 /// `global_args` are the global flags its command line shows.
 pub fn spawn(
     ctx: &Context,
     global_args: &[OsString],
-    id: &str,
+    handoff: Handoff,
 ) -> std::io::Result<(SupervisorChild, File)> {
     let threads = thread_count()?;
     if threads != 1 {
@@ -79,7 +80,7 @@ pub fn spawn(
         ForkResult::Child => {
             drop(read);
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                become_supervisor(ctx, global_args, id, write)
+                become_supervisor(ctx, global_args, handoff, write)
             }))
             .unwrap_or(101);
             std::process::exit(code)
@@ -88,13 +89,19 @@ pub fn spawn(
 }
 
 /// In the child: what an exec would have done, then the supervisor.
-fn become_supervisor(ctx: &Context, global_args: &[OsString], id: &str, sync: OwnedFd) -> i32 {
+fn become_supervisor(
+    ctx: &Context,
+    global_args: &[OsString],
+    handoff: Handoff,
+    sync: OwnedFd,
+) -> i32 {
+    let id = handoff.state.id.clone();
     let _ = nix::unistd::setsid();
     close_on_exec_descriptors(sync.as_raw_fd());
     // Both titles are made before either is shown: each checks the area
     // against the arguments it still holds.
-    let titles = Title::new(global_args, SUPERVISE_VERB, id)
-        .and_then(|own| Ok((own, Title::new(global_args, HELD_VMM_VERB, id)?)));
+    let titles = Title::new(global_args, SUPERVISE_VERB, &id)
+        .and_then(|own| Ok((own, Title::new(global_args, HELD_VMM_VERB, &id)?)));
     let held_vmm_title = match titles {
         Ok((own, held_vmm)) => {
             // SAFETY: made in this process.
@@ -108,7 +115,7 @@ fn become_supervisor(ctx: &Context, global_args: &[OsString], id: &str, sync: Ow
             None
         }
     };
-    run(ctx, id, File::from(sync), held_vmm_title)
+    run(ctx, handoff, File::from(sync), held_vmm_title)
 }
 
 /// The number of threads of this process.

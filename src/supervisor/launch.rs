@@ -1,7 +1,7 @@
 //! What the VMM is launched with, derived from the bundle, ukrun's
 //! configuration and this host. `create` runs the cheap checks before
-//! anything is set up (`check`); the supervisor adds what needs the monitor
-//! to run (`launch_inputs`); `vmm_command` renders the guest's boot
+//! anything is set up (`check`); the supervisor it forks adds what needs
+//! the monitor to run (`with_monitor`); `vmm_command` renders the guest's boot
 //! configuration and the monitor's command from them (pure).
 
 use std::net::Ipv4Addr;
@@ -231,18 +231,11 @@ fn variable_names(env: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `check`, then runs the monitor to read its version and capabilities.
-pub fn launch_inputs(
-    bundle: &Bundle,
-    unikernel: &Unikernel,
-    config: &Config,
-) -> Result<LaunchInputs, LaunchError> {
-    let inputs = check(bundle, unikernel, config)?;
-    let found = detect_cache::probe_cached(
-        unikernel.monitor,
-        &inputs.binary,
-        Path::new(detect_cache::CACHE_DIR),
-    )?;
+/// What [`check`] found, completed with the monitor's version and
+/// capabilities (running it once per binary, see [`detect_cache`]).
+pub fn with_monitor(inputs: LaunchInputs, monitor: Monitor) -> Result<LaunchInputs, LaunchError> {
+    let found =
+        detect_cache::probe_cached(monitor, &inputs.binary, Path::new(detect_cache::CACHE_DIR))?;
     Ok(LaunchInputs {
         version: Some(found.version),
         sandbox: found.sandbox,

@@ -51,7 +51,7 @@ use crate::spec::Bundle;
 use crate::state::{ContainerState, ProcessRef, Stage, StateJournal, Store, VmmCgroup};
 use crate::vmm::input::TapAccess;
 use control::{Request, CONTROL_SOCKET};
-use launch::{launch_inputs, vmm_command, LaunchInputs, Target};
+use launch::{vmm_command, LaunchInputs, Target};
 use netns_watch::NetnsWatch;
 use shim_watch::ShimWatch;
 use title::Title;
@@ -98,8 +98,8 @@ pub fn wait_ready(mut sync: File) -> Result<(), String> {
 /// The supervisor process's entry point; returns its exit code.
 /// `sync` is the pipe on which it reports readiness to `create`;
 /// `held_vmm_title` is what the VMM's process is called until its exec.
-pub fn run(ctx: &Context, id: &str, sync: File, held_vmm_title: Option<Title>) -> i32 {
-    let (state, state_dir, inputs) = match enter_pod(ctx, id) {
+pub fn run(ctx: &Context, handoff: Handoff, sync: File, held_vmm_title: Option<Title>) -> i32 {
+    let (state, state_dir, inputs) = match enter_pod(ctx, handoff) {
         Ok(entered) => entered,
         Err(e) => return report(sync, Err(e)),
     };
@@ -183,28 +183,51 @@ fn report(mut sync: File, result: Result<(), String>) -> i32 {
     i32::from(result.is_err())
 }
 
+/// What `create` hands the supervisor it forks: the container as recorded,
+/// and the bundle and launch inputs as `create` checked them. The
+/// supervisor works on what was checked, not on a second reading of the
+/// bundle's files.
+pub struct Handoff {
+    /// The container's state, as `create` saved it.
+    pub state: ContainerState,
+    /// The bundle, loaded and checked.
+    pub bundle: Bundle,
+    /// [`launch::check`]'s result for it.
+    pub inputs: LaunchInputs,
+}
+
 /// Joins the pod's namespaces and cgroup (single-threaded, before any runtime).
-fn enter_pod(ctx: &Context, id: &str) -> Result<(ContainerState, PathBuf, LaunchInputs), String> {
-    let mut state = ctx.store.load(id).map_err(|e| e.to_string())?;
-    let state_dir = ctx.store.dir(id).map_err(|e| e.to_string())?;
-    let bundle = Bundle::load(&state.bundle).map_err(|e| e.to_string())?;
+fn enter_pod(
+    ctx: &Context,
+    handoff: Handoff,
+) -> Result<(ContainerState, PathBuf, LaunchInputs), String> {
+    let Handoff {
+        mut state,
+        bundle,
+        inputs,
+    } = handoff;
+    let state_dir = ctx.store.dir(&state.id).map_err(|e| e.to_string())?;
     let mut inputs =
-        launch_inputs(&bundle, &state.unikernel, &ctx.config).map_err(|e| e.to_string())?;
+        launch::with_monitor(inputs, state.unikernel.monitor).map_err(|e| e.to_string())?;
     state.supervisor = ProcessRef::of(std::process::id() as i32);
     state.netns = Some(namespaces::join(&bundle.spec).map_err(|e| e.to_string())?);
-    if let Some(path) = bundle
+    let cgroup = bundle
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().clone())
-    {
-        let relative = cgroup::cgroup_relative_path(&path.to_string_lossy(), ctx.systemd_cgroup);
-        let joined = cgroup::join(&relative, std::process::id(), &mut state.cgroups);
-        ctx.store.save(&state).map_err(|e| e.to_string())?;
+        .map(|path| {
+            let relative =
+                cgroup::cgroup_relative_path(&path.to_string_lossy(), ctx.systemd_cgroup);
+            let joined = cgroup::join(&relative, std::process::id(), &mut state.cgroups);
+            (relative, joined)
+        });
+    // Records the supervisor, and what joining made even when it failed.
+    ctx.store.save(&state).map_err(|e| e.to_string())?;
+    if let Some((relative, joined)) = cgroup {
         joined.map_err(|e| e.to_string())?;
         inputs.cgroup = Some(relative);
     }
-    ctx.store.save(&state).map_err(|e| e.to_string())?;
     std::env::set_current_dir(&state_dir)
         .map_err(|e| format!("cannot enter {}: {e}", state_dir.display()))?;
     Ok((state, state_dir, inputs))
