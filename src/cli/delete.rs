@@ -7,7 +7,7 @@ use nix::sys::signal::Signal;
 
 use super::{Global, Outcome};
 use crate::state::{ProcessRef, Status};
-use crate::supervisor::teardown;
+use crate::supervisor::{exit_watch, teardown};
 
 /// How long delete waits for killed processes to disappear.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
@@ -35,13 +35,17 @@ pub(crate) fn delete(g: &Global, id: &str, force: bool) -> Result<Outcome, Strin
     Ok(Outcome::Exit(0))
 }
 
+/// Waits (woken by each exit, see [`exit_watch`]) until `processes` have
+/// ended, for [`EXIT_WAIT`] at most.
 fn wait_gone(processes: &[ProcessRef]) -> Result<(), String> {
     let deadline = Instant::now() + EXIT_WAIT;
-    while processes.iter().any(ProcessRef::is_alive) {
-        if Instant::now() > deadline {
-            return Err("the container's processes did not exit after SIGKILL".into());
+    for p in processes {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match exit_watch::wait_ended(*p, left) {
+            Ok(true) => {}
+            Ok(false) => return Err("the container's processes did not exit after SIGKILL".into()),
+            Err(e) => return Err(format!("cannot wait for the container's processes: {e}")),
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
 }

@@ -1,9 +1,11 @@
-//! Awaiting the exit of a process that is not the supervisor's child,
-//! without polling: a pidfd (`pidfd_open`, Linux 5.3) becomes readable when
-//! its process ends, and tokio's `AsyncFd` wakes the event loop then.
+//! Awaiting the exit of a process that is not the caller's child, without
+//! polling: a pidfd (`pidfd_open`, Linux 5.3) becomes readable when its
+//! process ends; tokio's `AsyncFd` wakes the supervisor's event loop then,
+//! and poll(2) wakes `delete`, which waits for the processes it killed.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 use tokio::io::unix::AsyncFd;
@@ -23,21 +25,11 @@ pub enum Watched {
 pub struct ExitWatch(AsyncFd<OwnedFd>);
 
 impl ExitWatch {
-    /// Starts watching `process` (inside a tokio runtime). A pidfd names
-    /// whatever process had the pid when it was opened: it is `process`
-    /// only if `process` (pid and start time) still runs after the open.
+    /// Starts watching `process` (inside a tokio runtime).
     pub fn open(process: ProcessRef) -> io::Result<Watched> {
-        let Some(pid) = Pid::from_raw(process.pid) else {
+        let Some(fd) = pidfd_of(process)? else {
             return Ok(Watched::Gone);
         };
-        let fd = match pidfd_open(pid, PidfdFlags::NONBLOCK) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::SRCH) => return Ok(Watched::Gone),
-            Err(e) => return Err(e.into()),
-        };
-        if !process.is_alive() {
-            return Ok(Watched::Gone);
-        }
         // SAFETY: the AsyncFd owns the pidfd, which stays open and the same
         // until the AsyncFd drops.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
@@ -51,6 +43,50 @@ impl ExitWatch {
             // Only a runtime shutting down fails this; an exit not seen is
             // no exit.
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// A pidfd of `process`, `None` when it has ended. A pidfd names whatever
+/// process had the pid when it was opened: it is `process` only if
+/// `process` (pid and start time) still runs after the open.
+fn pidfd_of(process: ProcessRef) -> io::Result<Option<OwnedFd>> {
+    let Some(pid) = Pid::from_raw(process.pid) else {
+        return Ok(None);
+    };
+    let fd = match pidfd_open(pid, PidfdFlags::NONBLOCK) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::SRCH) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(process.is_alive().then_some(fd))
+}
+
+/// Blocks until `process` has ended or `timeout` has passed; whether it
+/// ended.
+pub fn wait_ended(process: ProcessRef, timeout: Duration) -> io::Result<bool> {
+    let Some(fd) = pidfd_of(process)? else {
+        return Ok(true);
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut poll = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one pollfd, valid for the call.
+        match unsafe { libc::poll(&mut poll, 1, millis) } {
+            1 => return Ok(true),
+            0 => return Ok(false),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
         }
     }
 }
@@ -82,5 +118,19 @@ mod tests {
             pid: std::process::id() as i32,
         };
         assert!(matches!(ExitWatch::open(reused).unwrap(), Watched::Gone));
+    }
+
+    #[test]
+    fn a_blocking_wait_sees_an_exit_and_times_out_on_a_running_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let it = ProcessRef::of(child.id() as i32).unwrap();
+        assert!(!wait_ended(it, Duration::from_millis(50)).unwrap());
+        child.kill().unwrap();
+        assert!(wait_ended(it, Duration::from_secs(10)).unwrap());
+        child.wait().unwrap();
+        assert!(wait_ended(it, Duration::ZERO).unwrap());
     }
 }

@@ -6,7 +6,7 @@
 
 pub mod cgroup;
 pub mod control;
-mod exit_watch;
+pub mod exit_watch;
 pub mod fork;
 #[cfg(test)]
 mod golden;
