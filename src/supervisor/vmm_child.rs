@@ -55,8 +55,10 @@ impl VmmChild {
                 return Ok(status);
             }
             self.status = reap(self.pid, libc::WNOHANG)?;
-            if self.status.is_none() {
-                self.exits.recv().await;
+            if self.status.is_none() && self.exits.recv().await.is_none() {
+                return Err(std::io::Error::other(
+                    "the event loop stopped delivering SIGCHLD",
+                ));
             }
         }
     }
