@@ -517,7 +517,7 @@ impl Supervisor {
                 reason = watches.ended(), if !ending => {
                     ctx.logger.info(&format!("{reason}: ending the guest"));
                     ending = true;
-                    if let Some(code) = kill_guest(&mut vmm, &mut ended_on) {
+                    if let Some(code) = kill_guest(&vmm, &mut ended_on) {
                         return code;
                     }
                 }
@@ -660,6 +660,10 @@ impl Supervisor {
         .map_err(|e| e.to_string())?;
         // The held process has its copies of the files.
         drop(files);
+        ctx.logger.debug(&format!(
+            "the VMM's process (pid {}) waits in its cell for start",
+            held.id()
+        ));
         Ok(PreparedVmm { command, held, id })
     }
 
@@ -733,8 +737,8 @@ async fn receive(
 /// Ends the guest because the pod around it is gone: SIGKILLs the VMM (the
 /// container then exits as killed, 137), or returns that exit code at once
 /// when no VMM was started.
-fn kill_guest(vmm: &mut Option<VmmChild>, ended_on: &mut Option<i32>) -> Option<i32> {
-    match vmm.as_mut() {
+fn kill_guest(vmm: &Option<VmmChild>, ended_on: &mut Option<i32>) -> Option<i32> {
+    match vmm.as_ref() {
         Some(child) => {
             child.signal(Signal::SIGKILL);
             *ended_on = Some(libc::SIGKILL);
