@@ -12,14 +12,13 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
-use super::title::{Title, HELD_VMM_VERB, SUPERVISE_VERB};
+use super::title::{ArgumentArea, HELD_VMM_VERB, SUPERVISE_VERB};
+use super::vmm_child::reap;
 use super::{run, Context, Handoff};
 
 /// The forked supervisor, as its parent (`create`, `run`) sees it.
@@ -40,22 +39,13 @@ impl SupervisorChild {
 
     /// Waits until it exits.
     pub fn wait(&self) -> std::io::Result<ExitStatus> {
-        loop {
-            match waitpid(self.pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::from_raw(code << 8)),
-                Ok(WaitStatus::Signaled(_, signal, _)) => {
-                    return Ok(ExitStatus::from_raw(signal as i32))
-                }
-                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        reap(self.pid, 0)?.ok_or_else(|| std::io::Error::other("waitpid returned no status"))
     }
 }
 
 /// Forks the supervisor of the container `handoff` holds, with the
-/// caller's stdio; returns
-/// it and the pipe on which it reports readiness (see [`super::wait_ready`]).
+/// caller's stdio; returns it and the pipe on which it reports readiness
+/// (see [`super::wait_ready`]).
 /// `global_args` are the global flags its command line shows.
 pub fn spawn(
     ctx: &Context,
@@ -98,10 +88,12 @@ fn become_supervisor(
     let id = handoff.state.id.clone();
     let _ = nix::unistd::setsid();
     close_on_exec_descriptors(sync.as_raw_fd());
-    // Both titles are made before either is shown: each checks the area
-    // against the arguments it still holds.
-    let titles = Title::new(global_args, SUPERVISE_VERB, &id)
-        .and_then(|own| Ok((own, Title::new(global_args, HELD_VMM_VERB, &id)?)));
+    let titles = ArgumentArea::of_this_process().and_then(|area| {
+        Ok((
+            area.title(global_args, SUPERVISE_VERB, &id)?,
+            area.title(global_args, HELD_VMM_VERB, &id)?,
+        ))
+    });
     let held_vmm_title = match titles {
         Ok((own, held_vmm)) => {
             // SAFETY: made in this process.

@@ -117,11 +117,8 @@ pub fn run(ctx: &Context, handoff: Handoff, sync: File, held_vmm_title: Option<T
         }
     };
     rt.block_on(async move {
-        let mut sup = match Supervisor::wire(ctx, state, state_dir, inputs).await {
-            Ok(sup) => Supervisor {
-                held_vmm_title,
-                ..sup
-            },
+        let mut sup = match Supervisor::wire(ctx, state, state_dir, inputs, held_vmm_title).await {
+            Ok(sup) => sup,
             Err(e) => return report(sync, Err(e)),
         };
         let watches = Watches {
@@ -269,6 +266,7 @@ impl Supervisor {
         mut state: ContainerState,
         state_dir: PathBuf,
         inputs: LaunchInputs,
+        held_vmm_title: Option<Title>,
     ) -> Result<Self, String> {
         let (handle, tap, guest) = wire_network(ctx, &mut state, &inputs.wiring).await?;
         let (forwarders, listener, pod_initrd) =
@@ -293,7 +291,7 @@ impl Supervisor {
             guest,
             pod_initrd,
             prepared: None,
-            held_vmm_title: None,
+            held_vmm_title,
         })
     }
 

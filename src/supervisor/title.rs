@@ -14,28 +14,25 @@ pub const SUPERVISE_VERB: &str = "__supervise";
 /// The held VMM's verb (until its exec).
 pub const HELD_VMM_VERB: &str = "__vmm";
 
-/// A title laid out for this process's argument area: NUL-padded to the
-/// area's length, so that showing it is one copy (safe in a forked child).
-pub struct Title {
+/// This process's argument area (where the kernel reads
+/// /proc/PID/cmdline from), checked once: where the kernel says it is,
+/// holding exactly this process's arguments.
+pub struct ArgumentArea {
     start: usize,
-    text: Vec<u8>,
+    len: usize,
+    program: OsString,
 }
 
-impl Title {
-    /// `program GLOBAL-FLAGS verb id` for this process, after checking that
-    /// its argument area is where the kernel says and still holds its
-    /// arguments. Fails when it does not fit (`create`'s own arguments, as
-    /// the shim passes them, are longer).
-    pub fn new(global_args: &[OsString], verb: &str, id: &str) -> std::io::Result<Self> {
+impl ArgumentArea {
+    /// Finds and checks it; call before any title is shown.
+    pub fn of_this_process() -> std::io::Result<Self> {
         let (start, end) = argument_area(&std::fs::read_to_string("/proc/self/stat")?)
             .ok_or_else(|| std::io::Error::other("/proc/self/stat has no argument area"))?;
         let args: Vec<OsString> = std::env::args_os().collect();
         let original = nul_terminated(args.iter().map(|a| a.as_bytes()));
-        let program = args.first().cloned().unwrap_or_else(|| "ukrun".into());
-        let mut text = words(&program, global_args, verb, id);
-        if end.checked_sub(start) != Some(original.len()) || text.len() > original.len() {
+        if end.checked_sub(start) != Some(original.len()) {
             return Err(std::io::Error::other(
-                "the title does not fit the argument area",
+                "the argument area is not as long as the arguments",
             ));
         }
         // SAFETY: [start, end) is this process's argument area (the kernel
@@ -47,10 +44,39 @@ impl Title {
                 "the argument area does not hold the arguments",
             ));
         }
-        text.resize(original.len(), 0);
-        Ok(Self { start, text })
+        Ok(Self {
+            start,
+            len: original.len(),
+            program: args.first().cloned().unwrap_or_else(|| "ukrun".into()),
+        })
     }
 
+    /// `program GLOBAL-FLAGS verb id`, laid out for this area. Fails when
+    /// it does not fit (`create`'s own arguments, as the shim passes them,
+    /// are longer).
+    pub fn title(&self, global_args: &[OsString], verb: &str, id: &str) -> std::io::Result<Title> {
+        let mut text = words(&self.program, global_args, verb, id);
+        if text.len() > self.len {
+            return Err(std::io::Error::other(
+                "the title does not fit the argument area",
+            ));
+        }
+        text.resize(self.len, 0);
+        Ok(Title {
+            start: self.start,
+            text,
+        })
+    }
+}
+
+/// A title laid out for this process's argument area: NUL-padded to the
+/// area's length, so that showing it is one copy (safe in a forked child).
+pub struct Title {
+    start: usize,
+    text: Vec<u8>,
+}
+
+impl Title {
     /// Shows the title: copies it over the argument area (a plain copy,
     /// safe between fork and exec).
     ///
@@ -128,7 +154,8 @@ mod tests {
 
     #[test]
     fn a_title_longer_than_the_arguments_is_refused() {
+        let area = ArgumentArea::of_this_process().unwrap();
         let long = OsString::from("x".repeat(1 << 16));
-        assert!(Title::new(&[long], SUPERVISE_VERB, "c1").is_err());
+        assert!(area.title(&[long], SUPERVISE_VERB, "c1").is_err());
     }
 }

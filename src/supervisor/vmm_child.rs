@@ -65,6 +65,8 @@ impl VmmChild {
 }
 
 impl Drop for VmmChild {
+    /// Does not block: a monitor stuck in the kernel must not hold the
+    /// supervisor's exit; a child not yet reaped goes to the subreaper.
     fn drop(&mut self) {
         if self.status.is_none() {
             let _ = kill(self.pid, Signal::SIGKILL);
@@ -74,7 +76,8 @@ impl Drop for VmmChild {
 }
 
 /// `waitpid(pid, flags)`: the status of a child that ended, `None` while it
-/// runs (with `WNOHANG`).
+/// runs (with `WNOHANG`). The supervisor's own parent (`create`, `run`)
+/// waits for it with this too.
 pub(super) fn reap(pid: Pid, flags: libc::c_int) -> std::io::Result<Option<ExitStatus>> {
     let mut status = 0;
     loop {
